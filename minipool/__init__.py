@@ -1,0 +1,43 @@
+"""minipool: a small, readable, from-scratch ``concurrent.futures``.
+
+``import minipool as futures`` is enough for code written against
+``concurrent.futures``: the public names below are the stdlib's, plus the
+design card's own names for the two pools.
+
+Where to read next (the layers, bottom up):
+
+* ``_future.py``   -- the Future, its states and its one transition table
+* ``_waiting.py``  -- wait() and as_completed()
+* ``_executor.py`` -- the Executor base: map() and the context manager
+* ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
+* ``process.py``   -- MiniProcessPool: worker processes, one channel each
+"""
+
+from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError
+from ._executor import Executor
+from ._future import Future
+from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
+from .process import MiniProcessPool, ProcessPoolExecutor
+from .thread import MiniThreadPool, ThreadPoolExecutor
+
+__all__ = [
+    # The stdlib's concurrent.futures.__all__ (Python 3.13's, the largest) ...
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "ALL_COMPLETED",
+    "CancelledError",
+    "TimeoutError",
+    "InvalidStateError",
+    "BrokenExecutor",
+    "Future",
+    "Executor",
+    "wait",
+    "as_completed",
+    "ProcessPoolExecutor",
+    "ThreadPoolExecutor",
+    # ... and the design card's names for the two pools.
+    "MiniThreadPool",
+    "MiniProcessPool",
+]
+
+__version__ = "0.1.0"

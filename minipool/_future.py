@@ -1,0 +1,270 @@
+"""The Future: a box that one thread fills and any number of threads read.
+
+Who touches a Future
+--------------------
+* The *producer* (a pool's worker thread, or the thread that collects a child
+  process's results) calls the setters: ``set_running_or_notify_cancel``,
+  ``set_result``, ``set_exception``.
+* *Consumers* (any thread) call ``result``, ``exception``, ``done``,
+  ``cancel``, ``add_done_callback``.
+
+Life of a Future::
+
+                 cancel()                      set_running_or_notify_cancel()
+    PENDING ----------------> CANCELLED ----------------------------------> CANCELLED_AND_NOTIFIED
+       |                                      (the producer learns the work
+       | set_running_or_notify_cancel()        was cancelled and skips it)
+       v
+    RUNNING ----------------> FINISHED   (set_result / set_exception; these are
+                                          also allowed straight from PENDING)
+
+Every setter goes through ``_TRANSITIONS`` (below): the one table that says
+which move is legal. A move that is not in the table is refused, and each
+setter turns the refusal into the error the stdlib raises for it.
+
+Callbacks registered with ``add_done_callback`` run exactly once, in order of
+addition, in the thread that made the future done (the worker that finished
+the task, or the thread that called ``cancel``), outside the lock.
+
+Guarantees / Assumptions
+------------------------
+* ``_condition`` is the only lock. Every read-modify-write of ``_state``,
+  ``_result``, ``_exception``, ``_callbacks`` and ``_waiters`` happens under it.
+* Callbacks are taken out of ``_callbacks`` under the lock in the same step
+  that makes the future done, and run after the lock is released. So a
+  callback can call any method of this future (even ``add_done_callback``)
+  without deadlock, and a callback added concurrently either lands in the
+  list before the swap (and is run by the finishing thread) or sees the
+  future done (and runs at once in the adding thread) -- never both, never
+  neither.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import enum
+import logging
+import threading
+import time
+from typing import Any, Callable, Optional, TypeVar
+
+from ._errors import CancelledError, InvalidStateError, TimeoutError
+
+T = TypeVar("T")
+
+LOGGER = logging.getLogger("minipool")
+
+
+class FutureState(str, enum.Enum):
+    """The five states of a Future.
+
+    The values are the stdlib's state strings, so that
+    ``concurrent.futures.wait`` -- which reads the private ``_state``
+    attribute of whatever it is given -- understands minipool futures too.
+    """
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    CANCELLED = "CANCELLED"
+    CANCELLED_AND_NOTIFIED = "CANCELLED_AND_NOTIFIED"
+    FINISHED = "FINISHED"
+
+
+_S = FutureState
+
+# The transition table: for each state, the states a Future may move to next.
+# Every state change in this module goes through _move_to(), which checks it.
+_TRANSITIONS: dict[FutureState, frozenset[FutureState]] = {
+    _S.PENDING: frozenset({_S.RUNNING, _S.CANCELLED, _S.FINISHED}),
+    _S.RUNNING: frozenset({_S.FINISHED}),
+    _S.CANCELLED: frozenset({_S.CANCELLED_AND_NOTIFIED}),
+    _S.CANCELLED_AND_NOTIFIED: frozenset(),
+    _S.FINISHED: frozenset(),
+}
+
+_CANCELLED_STATES = frozenset({_S.CANCELLED, _S.CANCELLED_AND_NOTIFIED})
+_DONE_STATES = _CANCELLED_STATES | {_S.FINISHED}
+
+
+# Subclassing the stdlib Future is a deliberate borrowing: asyncio's
+# wrap_future() and run_in_executor() accept only instances of
+# concurrent.futures.Future. We inherit nothing else: every public method is
+# written below, and the base class's __init__ is never called.
+class Future(concurrent.futures.Future[T]):
+    """The result of a call that may not have happened yet."""
+
+    # The stdlib declares _state as str; ours is the (str-valued) enum.
+    _state: FutureState
+
+    def __init__(self) -> None:
+        # _condition guards every attribute below. notify_all() is called
+        # whenever the future becomes done, waking result()/exception().
+        self._condition = threading.Condition()
+        self._state = FutureState.PENDING
+        self._result: Optional[T] = None
+        self._exception: Optional[BaseException] = None
+        self._callbacks: list[Callable[[Future[T]], object]] = []
+        # Interop only: concurrent.futures.wait()/as_completed() append their
+        # private waiter objects here and expect add_result/add_exception/
+        # add_cancelled to be called on them. minipool's own wait() uses
+        # add_done_callback instead.
+        self._waiters: list[Any] = []
+
+    # ------------------------------------------------------------------ state
+    def _move_to(self, new_state: FutureState) -> bool:
+        """Change state if the table allows it. Call with _condition held."""
+        if new_state not in _TRANSITIONS[self._state]:
+            return False
+        self._state = new_state
+        if new_state in _DONE_STATES:
+            self._condition.notify_all()
+        return True
+
+    def _take_callbacks(self) -> list[Callable[[Future[T]], object]]:
+        """Empty the callback list. Call with _condition held, when done."""
+        callbacks, self._callbacks = self._callbacks, []
+        return callbacks
+
+    def _run_callbacks(self, callbacks: list[Callable[[Future[T]], object]]) -> None:
+        for callback in callbacks:
+            self._run_one_callback(callback)
+
+    def _run_one_callback(self, callback: Callable[[Future[T]], object]) -> None:
+        try:
+            callback(self)
+        except Exception:
+            LOGGER.exception("exception calling callback for %r", self)
+
+    # ------------------------------------------------------------ inspection
+    def cancelled(self) -> bool:
+        """True if the future was cancelled before it ran."""
+        with self._condition:
+            return self._state in _CANCELLED_STATES
+
+    def running(self) -> bool:
+        """True while the call is executing and cannot be cancelled."""
+        with self._condition:
+            return self._state is FutureState.RUNNING
+
+    def done(self) -> bool:
+        """True once the future finished or was cancelled."""
+        with self._condition:
+            return self._state in _DONE_STATES
+
+    def __repr__(self) -> str:
+        with self._condition:
+            state = self._state.value.lower()
+            if self._state is FutureState.CANCELLED_AND_NOTIFIED:
+                state = "cancelled"
+            if self._state is not FutureState.FINISHED:
+                return f"<{type(self).__name__} at {id(self):#x} state={state}>"
+            if self._exception is not None:
+                outcome = f"raised {type(self._exception).__name__}"
+            else:
+                outcome = f"returned {type(self._result).__name__}"
+            return f"<{type(self).__name__} at {id(self):#x} state={state} {outcome}>"
+
+    # ------------------------------------------------------------- consumers
+    def cancel(self) -> bool:
+        """Cancel the call if it has not started; True if it is (now) cancelled."""
+        with self._condition:
+            if self._state in _CANCELLED_STATES:
+                return True
+            if not self._move_to(FutureState.CANCELLED):
+                return False  # running or finished: too late
+            callbacks = self._take_callbacks()
+        self._run_callbacks(callbacks)
+        return True
+
+    def _wait_until_done(self, timeout: Optional[float]) -> None:
+        """Block until done or until timeout; raise TimeoutError on timeout.
+
+        Call with _condition held.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._state not in _DONE_STATES:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError()
+            self._condition.wait(remaining)
+
+    def result(self, timeout: Optional[float] = None) -> T:
+        """Wait up to *timeout* seconds and return the call's value.
+
+        Raises CancelledError if cancelled, TimeoutError if not done in time,
+        or the exception the call raised.
+        """
+        with self._condition:
+            self._wait_until_done(timeout)
+            if self._state in _CANCELLED_STATES:
+                raise CancelledError()
+            if self._exception is not None:
+                try:
+                    raise self._exception
+                finally:
+                    # Break the cycle frame -> self -> exception -> traceback -> frame.
+                    self = None  # type: ignore[assignment]  # noqa: PLW0642
+            return self._result  # type: ignore[return-value]
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        """Wait up to *timeout* seconds and return the call's exception (or None)."""
+        with self._condition:
+            self._wait_until_done(timeout)
+            if self._state in _CANCELLED_STATES:
+                raise CancelledError()
+            return self._exception
+
+    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
+        """Call fn(future) once the future is done; at once if it already is."""
+        with self._condition:
+            if self._state not in _DONE_STATES:
+                self._callbacks.append(fn)
+                return
+        self._run_one_callback(fn)
+
+    # ------------------------------------------------------------- producers
+    def set_running_or_notify_cancel(self) -> bool:
+        """Mark the future running (True), or learn it was cancelled (False).
+
+        Called by an executor right before it runs the call.
+        """
+        with self._condition:
+            if self._move_to(FutureState.CANCELLED_AND_NOTIFIED):
+                for waiter in self._waiters:
+                    waiter.add_cancelled(self)
+                return False
+            if self._move_to(FutureState.RUNNING):
+                return True
+            state = self._state.value
+        raise RuntimeError(f"Future in unexpected state {state}: {self!r}")
+
+    def set_result(self, result: T) -> None:
+        """Store the call's return value and wake everyone waiting."""
+        with self._condition:
+            if not self._move_to(FutureState.FINISHED):
+                raise InvalidStateError(f"{self._state.value}: {self!r}")
+            self._result = result
+            for waiter in self._waiters:
+                waiter.add_result(self)
+            callbacks = self._take_callbacks()
+        self._run_callbacks(callbacks)
+
+    def set_exception(self, exception: Optional[BaseException]) -> None:
+        """Store the exception the call raised and wake everyone waiting."""
+        with self._condition:
+            if not self._move_to(FutureState.FINISHED):
+                raise InvalidStateError(f"{self._state.value}: {self!r}")
+            self._exception = exception
+            for waiter in self._waiters:
+                waiter.add_exception(self)
+            callbacks = self._take_callbacks()
+        self._run_callbacks(callbacks)
+
+    # --------------------------------------------------- used by minipool.wait
+    def _discard_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
+        """Forget a callback that has not run yet (no-op if it is not there)."""
+        with self._condition:
+            try:
+                self._callbacks.remove(fn)
+            except ValueError:
+                pass

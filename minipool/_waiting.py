@@ -1,0 +1,183 @@
+"""wait() and as_completed(): block on many futures at once.
+
+Threads
+-------
+* The *waiting thread* calls ``wait`` or iterates ``as_completed``.
+* The *finishing threads* are whichever threads make the futures done (pool
+  workers, result-collector threads, a thread that calls ``cancel``).
+
+How a completion reaches the waiting thread::
+
+    finishing thread                              waiting thread
+    ----------------                              --------------
+    future.set_result(...)
+      -> done callbacks run
+         -> _Completions.__call__(future)  --->  _Completions.take(timeout)
+            appends to _finished,                 sleeps on _changed until
+            _changed.notify()                     _finished is non-empty
+
+Each call of ``wait``/``as_completed`` makes one ``_Completions`` and registers
+it on every unfinished future with the public ``add_done_callback``. That is
+why any object with the Future API works here, stdlib futures included.
+On the way out the callback is removed again from every minipool future that
+has not fired it, so nothing stays registered. (The stdlib Future has no way
+to remove a callback; on a stdlib future, a fired-or-not no-op callback stays.)
+
+Deliberate difference from the stdlib: a future that was cancelled counts as
+done here as soon as ``cancel()`` succeeds, as ``future.done()`` says. The
+stdlib's ``wait`` waits for the executor to acknowledge the cancellation, and
+so waits forever on a future that no executor will ever look at again (for
+example one cancelled by ``shutdown(cancel_futures=True)`` of the stdlib's
+thread pool).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, TypeVar
+
+from ._errors import TimeoutError
+from ._future import Future
+
+FIRST_COMPLETED = "FIRST_COMPLETED"
+FIRST_EXCEPTION = "FIRST_EXCEPTION"
+ALL_COMPLETED = "ALL_COMPLETED"
+_RETURN_WHEN = (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)
+
+T = TypeVar("T")
+# Annotations name the stdlib Future (minipool's Future is a subclass of it):
+# both kinds are accepted, as is anything with the public Future API.
+AnyFuture = concurrent.futures.Future
+
+
+class DoneAndNotDoneFutures(NamedTuple):
+    """What ``wait`` returns: the futures that are done, and the others."""
+
+    done: set[AnyFuture[Any]]
+    not_done: set[AnyFuture[Any]]
+
+
+class _Completions:
+    """The futures that finished while one wait()/as_completed() call waited.
+
+    Written by finishing threads (through the done callback), read by the
+    waiting thread.
+    """
+
+    def __init__(self) -> None:
+        # _changed guards _finished; notified each time a future is appended.
+        self._changed = threading.Condition(threading.Lock())
+        self._finished: list[Any] = []
+
+    def __call__(self, future: Any) -> None:
+        with self._changed:
+            self._finished.append(future)
+            self._changed.notify()
+
+    def take(self, timeout: Optional[float]) -> list[Any]:
+        """Wait up to *timeout* for completions; return them (maybe none)."""
+        with self._changed:
+            if not self._finished:
+                self._changed.wait(timeout)
+            finished, self._finished = self._finished, []
+            return finished
+
+
+def _seconds_left(deadline: Optional[float]) -> Optional[float]:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _listen(futures: Iterable[Any], completions: _Completions) -> None:
+    for future in futures:
+        future.add_done_callback(completions)
+
+
+def _stop_listening(futures: Iterable[Any], completions: _Completions) -> None:
+    for future in futures:
+        if isinstance(future, Future):
+            future._discard_done_callback(completions)
+
+
+def _raised(future: Any) -> bool:
+    return not future.cancelled() and future.exception() is not None
+
+
+def _can_return(done: set[Any], not_done: set[Any], return_when: str) -> bool:
+    if not not_done:
+        return True
+    if return_when == FIRST_COMPLETED:
+        return bool(done)
+    if return_when == FIRST_EXCEPTION:
+        return any(_raised(f) for f in done)
+    return False
+
+
+def wait(
+    fs: Iterable[AnyFuture[T]],
+    timeout: Optional[float] = None,
+    return_when: str = ALL_COMPLETED,
+) -> DoneAndNotDoneFutures:
+    """Wait until *return_when* holds for the futures *fs*, or *timeout* passes.
+
+    Returns ``(done, not_done)``, two sets. Duplicates in *fs* count once.
+    Unlike ``as_completed``, running out of time is not an error.
+    """
+    if return_when not in _RETURN_WHEN:
+        raise ValueError(f"Invalid return condition: {return_when!r}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    fs = set(fs)
+    done = {f for f in fs if f.done()}
+    not_done = fs - done
+    if _can_return(done, not_done, return_when):
+        return DoneAndNotDoneFutures(done, not_done)
+
+    completions = _Completions()
+    _listen(not_done, completions)
+    try:
+        while not _can_return(done, not_done, return_when):
+            finished = completions.take(_seconds_left(deadline))
+            if not finished and deadline is not None and time.monotonic() >= deadline:
+                break
+            done.update(finished)
+            not_done.difference_update(finished)
+    finally:
+        # The futures in `done` have fired (and so dropped) our callback.
+        _stop_listening(not_done, completions)
+    return DoneAndNotDoneFutures(done, not_done)
+
+
+def as_completed(
+    fs: Iterable[AnyFuture[T]], timeout: Optional[float] = None
+) -> Iterator[AnyFuture[T]]:
+    """Yield the futures *fs* as they complete: those already done first.
+
+    Duplicates in *fs* are yielded once. Raises TimeoutError if some are
+    still unfinished *timeout* seconds after iteration started.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    fs = set(fs)
+    total = len(fs)
+    already_done = [f for f in fs if f.done()]
+    pending = fs.difference(already_done)
+    completions = _Completions()
+    _listen(pending, completions)
+    del fs
+    try:
+        while already_done:
+            yield already_done.pop()
+        while pending:
+            left = _seconds_left(deadline)
+            if left == 0.0:
+                raise TimeoutError(f"{len(pending)} (of {total}) futures unfinished")
+            finished = completions.take(left)
+            finished.reverse()  # so that pop() gives them in completion order
+            while finished:
+                future = finished.pop()
+                pending.discard(future)
+                yield future
+                del future
+    finally:
+        # Those no longer pending have fired (and so dropped) our callback.
+        _stop_listening(pending, completions)

@@ -1,0 +1,283 @@
+"""MiniThreadPool: run calls in a bounded set of worker threads.
+
+Threads
+-------
+* *Submitting threads*: any thread that calls ``submit``/``map``/``shutdown``.
+* *Worker threads* (``MiniThreadPool-N_i``, at most ``max_workers``), each
+  running ``_work_loop``. They are started lazily, one per ``submit`` that
+  finds no idle worker.
+
+How a task flows::
+
+    submit(fn, *args)
+      |  wraps the call in a _WorkItem holding a new Future
+      v
+    channel.work_queue  (a queue.SimpleQueue shared by all workers)
+      |  a worker takes the oldest item
+      v
+    _work_loop: item.run()
+      |  future.set_running_or_notify_cancel(), then fn(*args)
+      v
+    future.set_result(value) / future.set_exception(exc)
+      -> done callbacks run right here, in the worker thread
+    channel.idle_workers.release()   # "I am free": the next submit reuses me
+
+Workers and the pool share only a ``_Channel`` (the queue, the idle count,
+the lock and the flags); a worker never holds a reference to the pool, so a
+pool that is dropped without ``shutdown`` is garbage collected, and its
+finalizer tells the workers to stop.
+
+Stopping: ``shutdown``, the pool's finalizer and the interpreter-exit hook
+all call ``_Channel.close``, which puts one ``None`` (the stop sentinel) at
+the end of ``work_queue``. Because the queue is FIFO, every item queued
+before it runs first. A worker that takes the sentinel puts it back for the
+next worker and exits.
+
+Guarantees / Assumptions
+------------------------
+* ``queue.SimpleQueue`` is FIFO and its ``put`` never blocks, so putting the
+  sentinel (even from a finalizer) cannot deadlock.
+* Worker threads are not daemons: the interpreter waits for them at exit.
+  The exit hook (registered with ``threading._register_atexit``, which runs
+  before the interpreter joins non-daemon threads -- the same hook the stdlib
+  uses) closes every live channel, so workers finish the queued work and
+  exit instead of waiting forever for more.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import queue
+import sys
+import threading
+import weakref
+
+# Deliberate borrowing: the stdlib's exception class, so that
+# `except concurrent.futures.thread.BrokenThreadPool` catches ours.
+from concurrent.futures.thread import BrokenThreadPool as BrokenThreadPool
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+
+from ._executor import Executor
+from ._future import Future
+
+if TYPE_CHECKING:
+    from typing_extensions import ParamSpec
+
+    P = ParamSpec("P")
+
+T = TypeVar("T")
+
+__all__ = ["BrokenThreadPool", "MiniThreadPool", "ThreadPoolExecutor"]
+
+LOGGER = logging.getLogger("minipool")
+
+_INITIALIZER_FAILED = "A thread initializer failed, the thread pool is not usable anymore"
+
+
+class _WorkItem:
+    """One submitted call and the Future that will hold its outcome."""
+
+    def __init__(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> None:
+        self.future = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return  # cancelled while it waited in the queue
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:
+            self.future.set_exception(exc)
+            del exc  # break the cycle exc -> traceback -> this frame -> exc
+        else:
+            self.future.set_result(result)
+
+
+class _Channel:
+    """Everything a pool and its worker threads share.
+
+    ``lock`` guards ``closed`` and ``broken`` and makes "check the flags, then
+    enqueue" one step for ``submit``. The race it prevents:
+
+      1. submit() sees broken is None;
+      2. a worker's initializer fails: it sets broken and fails every queued
+         item, then exits;
+      3. submit() enqueues its item -- no worker will ever take it, and its
+         future never completes.
+
+    Holding ``lock`` across 1 and 3, and across 2, makes that impossible.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.work_queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
+        # Released by a worker each time it becomes free; acquired (without
+        # blocking) by submit to claim a free worker instead of starting one.
+        self.idle_workers = threading.Semaphore(0)
+        self.closed = False  # set once, by close(); owned by `lock`
+        self.broken: Optional[str] = None  # set once, by a failing initializer
+
+    def close(self, cancel_queued: bool = False) -> None:
+        """Stop accepting work; the workers finish what is queued, then exit.
+
+        With *cancel_queued*, what is still queued is cancelled instead.
+        Idempotent. Both happen in one step under ``lock``, so no submit
+        can slip in between the cancelling and the closing.
+        """
+        with self.lock:
+            if cancel_queued:
+                for item in self._drain():
+                    if item.future.cancel():
+                        item.future.set_running_or_notify_cancel()
+            if not self.closed:
+                self.closed = True
+                self.work_queue.put(None)
+
+    def break_pool(self, reason: str) -> None:
+        """Mark the pool unusable and fail every queued item."""
+        with self.lock:
+            self.broken = reason
+            for item in self._drain():
+                item.future.set_exception(BrokenThreadPool(reason))
+
+    def _drain(self) -> list[_WorkItem]:
+        items = []
+        while True:
+            try:
+                item = self.work_queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self.work_queue.put(None)  # keep the stop sentinel for the workers
+                break
+            items.append(item)
+        return items
+
+
+def _work_loop(channel: _Channel, initializer: Optional[Callable[..., object]],
+               initargs: tuple[Any, ...]) -> None:
+    """The body of every worker thread."""
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except BaseException:
+            LOGGER.critical("Exception in initializer:", exc_info=True)
+            channel.break_pool(_INITIALIZER_FAILED)
+            return
+    while True:
+        item = channel.work_queue.get()
+        if item is None:
+            channel.work_queue.put(None)  # pass the stop sentinel on
+            return
+        item.run()
+        del item  # do not keep the finished call's arguments alive while idle
+        channel.idle_workers.release()
+
+
+# ---------------------------------------------------------- interpreter exit
+# _live_channels: every channel whose pool may still have workers. Guarded by
+# _exit_lock, as is _interpreter_exiting (set once, by _close_all_at_exit).
+_exit_lock = threading.Lock()
+_live_channels: weakref.WeakSet[_Channel] = weakref.WeakSet()
+_interpreter_exiting = False
+
+
+def _close_all_at_exit() -> None:
+    global _interpreter_exiting
+    with _exit_lock:
+        _interpreter_exiting = True
+        channels = list(_live_channels)
+    for channel in channels:
+        channel.close()
+
+
+if hasattr(threading, "_register_atexit"):
+    threading._register_atexit(_close_all_at_exit)
+else:  # pragma: no cover - every supported Python has it
+    atexit.register(_close_all_at_exit)
+
+
+def _default_max_workers() -> int:
+    """The stdlib's default for the running Python."""
+    if sys.version_info >= (3, 13):
+        cpus = os.process_cpu_count()
+    else:
+        cpus = os.cpu_count()
+    return min(32, (cpus or 1) + 4)
+
+
+class MiniThreadPool(Executor):
+    """An executor that runs each call in one of up to *max_workers* threads."""
+
+    _pool_numbers = itertools.count()
+
+    def __init__(
+        self,
+        max_workers: Optional[int] = None,
+        thread_name_prefix: str = "",
+        initializer: Optional[Callable[..., object]] = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        if max_workers is None:
+            max_workers = _default_max_workers()
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._max_workers = max_workers
+        self._thread_name_prefix = (
+            thread_name_prefix or f"MiniThreadPool-{next(self._pool_numbers)}"
+        )
+        self._initializer = initializer
+        self._initargs = initargs
+        self._channel = _Channel()
+        # _workers is owned by submitting threads, under self._channel.lock.
+        self._workers: list[threading.Thread] = []
+        with _exit_lock:
+            _live_channels.add(self._channel)
+        # If the pool is garbage collected without shutdown, stop the workers.
+        weakref.finalize(self, self._channel.close).atexit = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        channel = self._channel
+        with channel.lock:
+            if channel.broken is not None:
+                raise BrokenThreadPool(channel.broken)
+            if channel.closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if _interpreter_exiting:
+                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            future: Future[T] = Future()
+            channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
+            self._start_worker_unless_one_is_idle()
+        return future
+
+    def _start_worker_unless_one_is_idle(self) -> None:
+        """Call with the channel's lock held."""
+        if self._channel.idle_workers.acquire(timeout=0):
+            return  # a free worker will take the item
+        if len(self._workers) >= self._max_workers:
+            return  # all busy: the item waits for the first to finish
+        worker = threading.Thread(
+            name=f"{self._thread_name_prefix}_{len(self._workers)}",
+            target=_work_loop,
+            args=(self._channel, self._initializer, self._initargs),
+            daemon=False,
+        )
+        worker.start()
+        self._workers.append(worker)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._channel.close(cancel_queued=cancel_futures)
+        if wait:
+            for worker in list(self._workers):
+                worker.join()
+
+
+ThreadPoolExecutor = MiniThreadPool
