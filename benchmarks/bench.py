@@ -66,7 +66,8 @@ def scenarios(quick: bool) -> list[tuple[str, Callable[[Any], None]]]:
          lambda m: future_round_trips(m, 20000 * k)),
         (f"wait(FIRST_COMPLETED) on 51 futures x{2000 * k}",
          lambda m: wait_first_completed(m, 2000 * k)),
-        (f"thread pool: submit {4000 * k} + wait", lambda m: submit_and_wait(m, thread(m), 4000 * k)),
+        (f"thread pool: submit {4000 * k} + wait",
+         lambda m: submit_and_wait(m, thread(m), 4000 * k)),
         (f"thread pool: map over {4000 * k}", lambda m: map_all(m, thread(m), 4000 * k)),
         (f"thread pool: as_completed {4000 * k}",
          lambda m: as_completed_all(m, thread(m), 4000 * k)),
@@ -104,7 +105,7 @@ def main() -> None:
         times = {"stdlib": float("inf"), "minipool": float("inf")}
         for _ in range(args.repeat):  # alternate, so drift hits both alike
             for label, module in (("stdlib", stdlib), ("minipool", minipool)):
-                times[label] = min(times[label], best_of(lambda: run(module), 1))
+                times[label] = min(times[label], best_of(lambda: run(module), 1))  # noqa: B023
         ratio = times["minipool"] / times["stdlib"]
         print(f"{name:50} {times['stdlib']:8.3f}s {times['minipool']:8.3f}s {ratio:6.2f}")
 

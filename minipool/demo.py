@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from . import Future, MiniProcessPool, MiniThreadPool, wait
 
@@ -111,7 +111,7 @@ def lesson_who_runs_callbacks() -> bool:
     _header(4, "who runs a callback")
     seen: dict[str, list[str]] = {"process": [], "thread": []}
 
-    def record(kind: str) -> Callable[[Future[str]], None]:
+    def record(kind: str) -> Callable[[Future[Any]], None]:
         return lambda future: seen[kind].append(whoami())
 
     with MiniProcessPool(2) as processes:

@@ -197,10 +197,26 @@ def _close_all_at_exit() -> None:
         channel.close()
 
 
+def _forget_parent_pools() -> None:
+    """In a child made by fork(): the parent's pools are not ours to stop.
+
+    Without this, the child's own exit would run _close_all_at_exit on the
+    parent's channels, and a channel lock that some parent thread held at
+    the moment of fork() stays locked forever in the child: the child
+    would hang at exit.
+    """
+    global _exit_lock, _live_channels, _interpreter_exiting
+    _exit_lock = threading.Lock()
+    _live_channels = weakref.WeakSet()
+    _interpreter_exiting = False
+
+
 if hasattr(threading, "_register_atexit"):
     threading._register_atexit(_close_all_at_exit)
 else:  # pragma: no cover - every supported Python has it
     atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_pools)
 
 
 def _default_max_workers() -> int:
