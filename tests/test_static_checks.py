@@ -1,0 +1,38 @@
+"""The linters, as tests: ruff on the code and the tests, mypy --strict on the code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.dirname(sys.executable)
+
+# One check of the source is enough, and it is the same on every Python; it
+# runs where the whole lint toolchain is installed.
+on_lint_python = pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="mypy is installed only on Python >= 3.11 (setup.cfg's test extra pins it "
+           "there); the source is the same on every Python, so ruff and mypy run on 3.11+")
+
+
+def run_tool(*args):
+    return subprocess.run([os.path.join(VENV_BIN, args[0]), *args[1:]], cwd=REPO,
+                          capture_output=True, text=True, timeout=240)
+
+
+@on_lint_python
+@pytest.mark.timeout(120)
+def test_ruff_finds_nothing():
+    proc = run_tool("ruff", "check", "minipool", "tests")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@on_lint_python
+@pytest.mark.timeout(300)
+def test_mypy_strict_finds_nothing():
+    proc = run_tool("mypy", "minipool")  # strict: from setup.cfg's [mypy] section
+    assert proc.returncode == 0, proc.stdout + proc.stderr
