@@ -140,11 +140,22 @@ class _Channel:
                 self.work_queue.put(None)
 
     def break_pool(self, reason: str) -> None:
-        """Mark the pool unusable and fail every queued item."""
+        """Mark the pool unusable and fail every queued item.
+
+        A queued item whose future the user already cancelled is only
+        notified (set_running_or_notify_cancel returns False for it):
+        set_exception on a cancelled future raises InvalidStateError, which
+        would end this worker half way through the drained items and leave
+        the rest pending forever (the stdlib's pool has that bug). Called in
+        the worker whose initializer failed; set_running_or_notify_cancel
+        decides under the future's _condition, so a concurrent cancel()
+        cannot slip in between the check and set_exception.
+        """
         with self.lock:
             self.broken = reason
             for item in self._drain():
-                item.future.set_exception(BrokenThreadPool(reason))
+                if item.future.set_running_or_notify_cancel():
+                    item.future.set_exception(BrokenThreadPool(reason))
 
     def _drain(self) -> list[_WorkItem]:
         items = []
