@@ -1,22 +1,871 @@
-"""MiniProcessPool: the process pool (issue 3 builds it; this is its place)."""
+"""MiniProcessPool: run calls in a bounded set of worker processes.
+
+Processes and threads
+---------------------
+* *Submitting threads* (parent process): any thread that calls ``submit``,
+  ``map``, ``shutdown``, ``terminate_workers`` or ``kill_workers``.
+* *The dispatcher thread* (parent process, one per pool, named
+  ``MiniProcessPool-N_dispatcher``), running ``_Dispatcher.run``. It owns the
+  workers: it starts them, hands them work, reads their replies, sets the
+  futures, notices their deaths and stops them.
+* *Worker processes* (at most ``max_workers``), each running ``_worker_main``.
+  Each has its own duplex pipe to the parent, ``_Worker.channel``, used by no
+  other process.
+
+How a task flows::
+
+    submit(fn, *args)                                      [submitting thread]
+      |  _pickle_call(): the call is pickled here, so an unpicklable
+      |  function or argument fails its future at once
+      v
+    _Inbox.pending (a deque)  +  _Inbox.wake_dispatcher()
+      |                                                    [dispatcher thread]
+      v
+    _Dispatcher.run: multiprocessing.connection.wait() on
+      |    _Inbox.wakeup_reader, every _Worker.channel, every process.sentinel
+      |  _hand_out_work(): the oldest item goes to an idle _Worker;
+      |  worker.task = item; worker.channel.send_bytes(item.payload)
+      v
+    _worker_main -> _run_call(payload) -> channel.send_bytes(reply)
+      |                                                    [worker process]
+      v
+    _Dispatcher._on_reply(worker) -> _settle(item, reply)  [dispatcher thread]
+         future.set_result(...) / future.set_exception(...)
+         -> done callbacks run here: in the parent, in the dispatcher thread
+         the worker is idle again and gets the next item
+
+How a death is seen::
+
+    worker killed (SIGKILL, os._exit, segfault, OOM killer ...)
+      -> its process.sentinel becomes ready in the dispatcher's wait()
+      -> _on_exit(worker): deliver any reply it sent before dying, join it,
+         then _break_pool(_death_message(pid, worker.task, exitcode))
+      -> every unfinished future fails with BrokenProcessPool naming the task
+         the dead worker was running, its pid and its exit code or signal;
+         later submit() raises the same error.
+
+Why one channel per worker: a ``multiprocessing.Queue`` shared by all workers
+has a lock; a worker killed while holding it (mid-read or mid-write) wedges
+every other worker. Here a worker only ever touches its own pipe, so a death
+can corrupt nothing but that pipe, and since the dispatcher gave that worker
+exactly one task, it knows which task was lost. (See docs/process-pool.md.)
+
+When workers start: under ``fork``, all ``max_workers`` at the first submit,
+in the submitting thread and before the dispatcher thread exists (as the
+stdlib does: a fork from a single-threaded process is the safe kind). Under
+``spawn`` and ``forkserver``, the dispatcher starts them on demand, one per
+pending item that finds no idle worker. Replacements (``max_tasks_per_child``)
+are started by the dispatcher, under every start method -- under ``fork``
+that is a fork from a multi-threaded process, which the stdlib refuses;
+minipool allows it because a worker touches nothing of the parent's but its
+own pipe (see "Guarantees / Assumptions").
+
+Stopping: ``shutdown``, the pool's finalizer and the interpreter-exit hook
+all call ``_Inbox.close``. The dispatcher then hands out what is pending,
+waits for the running tasks, sends every worker the stop message (an empty
+message), joins them and exits.
+
+Guarantees / Assumptions
+------------------------
+* A worker runs one task at a time and only the dispatcher writes to its
+  pipe, and only when it is idle, so pipe traffic is strict request/reply:
+  neither side can be blocked writing while the other is blocked writing.
+* A forked worker inherits copies of the parent's locks (possibly held by
+  another thread at the moment of the fork). It never takes them: it runs
+  only ``_worker_main`` on its own pipe, then leaves through ``os._exit``.
+  User code in the task that takes such a lock (say, a logging handler's) is
+  the risk the stdlib refuses ``fork`` + ``max_tasks_per_child`` for.
+* The dispatcher thread is not a daemon, and the exit hook (registered with
+  ``threading._register_atexit``, as in thread.py) closes every live pool, so
+  work submitted before interpreter exit completes, and then the dispatcher
+  joins its workers. The dispatcher never references the pool, so a pool
+  dropped without ``shutdown`` is collected and its finalizer closes it.
+* Nothing waits without also watching the workers' sentinels, so no
+  ``result()``, ``shutdown()`` or interpreter exit can hang on a dead worker.
+  A task that never returns still blocks ``shutdown(wait=True)``, as in the
+  stdlib; ``terminate_workers``/``kill_workers`` are the way out.
+"""
 
 from __future__ import annotations
+
+import atexit
+import collections
+import functools
+import itertools
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import reprlib
+import signal
+import sys
+import threading
+import traceback
+import weakref
 
 # Deliberate borrowing: the stdlib's exception class, so that
 # `except concurrent.futures.process.BrokenProcessPool` catches ours.
 from concurrent.futures.process import BrokenProcessPool as BrokenProcessPool
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from ._executor import Executor
+from ._future import Future
 
-__all__ = ["BrokenProcessPool", "MiniProcessPool", "ProcessPoolExecutor"]
+if TYPE_CHECKING:
+    from typing_extensions import ParamSpec
+
+    P = ParamSpec("P")
+
+T = TypeVar("T")
+
+__all__ = ["BrokenProcessPool", "MiniProcessPool", "ProcessPoolExecutor", "RemoteTraceback"]
+
+LOGGER = logging.getLogger("minipool")
+
+_STOP = b""  # the stop message: a worker that receives it exits
+
+# ------------------------------------------------------------ naming things
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 40
+_SHORT.maxother = 40
+
+
+def _name_of(fn: object) -> str:
+    """``module.qualname`` of a function (just the qualname for builtins)."""
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(qualname, str):
+        return _SHORT.repr(fn)
+    module = getattr(fn, "__module__", None)
+    if not isinstance(module, str) or module == "builtins":
+        return qualname
+    return f"{module}.{qualname}"
+
+
+def _short_repr(value: object) -> str:
+    if callable(value) and hasattr(value, "__qualname__"):
+        return _name_of(value)
+    try:
+        return _SHORT.repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        return f"<{type(value).__name__} object>"
+
+
+def _describe_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """``module.fn(arg, key=value)``, shortened: how error messages name a task."""
+    if isinstance(fn, functools.partial):  # map(chunksize>1) submits partial(_run_chunk, fn)
+        return _describe_call(fn.func, fn.args + args, {**fn.keywords, **kwargs})
+    parts = [_short_repr(a) for a in args]
+    parts += [f"{key}={_short_repr(value)}" for key, value in kwargs.items()]
+    return f"{_name_of(fn)}({', '.join(parts)})"
+
+
+def _describe_exit(exitcode: Optional[int]) -> str:
+    if exitcode is None:
+        return "ended with an unknown exit status"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"number {-exitcode}"
+        return f"was killed by signal {name} (exit code {exitcode})"
+    return f"exited with code {exitcode}"
+
+
+def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int]) -> str:
+    doing = "while idle" if task is None else f"while running task {task.describe()}"
+    return (f"A process in the process pool was terminated abruptly: worker process {pid} "
+            f"{_describe_exit(exitcode)} {doing}. The process pool is not usable anymore.")
+
+
+# ----------------------------------------------------------------- pickling
+def _dumps(obj: object) -> bytes:
+    """Pickle as multiprocessing does (its reducers know pipes, sockets ...)."""
+    return bytes(ForkingPickler.dumps(obj))
+
+
+def _same_kind_of_error(original: Exception, message: str) -> Exception:
+    """An exception of *original*'s type (TypeError, PicklingError ...) saying *message*.
+
+    Keeping the type keeps ``except pickle.PicklingError`` and ``except
+    TypeError`` working as they do with the stdlib's pool.
+    """
+    try:
+        error = type(original)(message)
+    except Exception:  # a type that wants other arguments
+        error = pickle.PicklingError(message)
+    error.__cause__ = original
+    return error
+
+
+def _first_unpicklable_part(fn: Callable[..., Any], args: tuple[Any, ...],
+                            kwargs: dict[str, Any]) -> str:
+    parts: list[tuple[str, object]] = [("the function", fn)]
+    parts += [(f"argument {i}", value) for i, value in enumerate(args)]
+    parts += [(f"keyword argument {key!r}", value) for key, value in kwargs.items()]
+    for name, value in parts:
+        try:
+            _dumps(value)
+        except Exception:
+            return name
+    return "the call"
+
+
+def _pickle_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """The call, pickled; if it cannot be, an error naming the part that could not."""
+    try:
+        return _dumps((fn, args, kwargs))
+    except Exception as exc:
+        part = _first_unpicklable_part(fn, args, kwargs)
+        raise _same_kind_of_error(
+            exc, f"cannot pickle {part} of task {_describe_call(fn, args, kwargs)}: {exc}"
+        ) from exc
+
+
+class RemoteTraceback(Exception):
+    """The ``__cause__`` of an exception raised in a worker: its traceback, as text."""
+
+    def __init__(self, pid: Optional[int], traceback_text: str) -> None:
+        super().__init__(pid, traceback_text)
+        self.pid = pid
+        self.traceback_text = traceback_text
+
+    def __str__(self) -> str:
+        return f'\n"""\n(in worker process {self.pid})\n{self.traceback_text}"""'
+
+
+# ------------------------------------------------------ the worker process
+# A reply, worker -> parent, is a pickled (kind, body, text):
+#   ("result", pickled value, "")
+#   ("exception", pickled exception, its formatted traceback)
+#   ("initializer failed", b"", the initializer's formatted traceback)
+# The value or exception is pickled on its own, so that one the parent cannot
+# unpickle fails only its future (see _settle).
+
+
+def _worker_main(channel: Connection, initializer: Optional[Callable[..., object]],
+                 initargs: tuple[Any, ...]) -> None:
+    """The body of every worker process: run calls from *channel* until told to stop."""
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except BaseException:
+            channel.send_bytes(_dumps(("initializer failed", b"", traceback.format_exc())))
+            return
+    while _call_arrives(channel):
+        call = channel.recv_bytes()
+        if call == _STOP:
+            return
+        channel.send_bytes(_run_call(call))
+        del call  # do not keep the finished call's arguments alive while idle
+
+
+def _call_arrives(channel: Connection) -> bool:
+    """Wait for the next message; False if the parent process died first.
+
+    A forked worker inherits the parent's end of its own pipe, so it would
+    never see end-of-file there: it watches the parent's sentinel instead.
+    """
+    parent = multiprocessing.parent_process()
+    watched: list[Any] = [channel] if parent is None else [channel, parent.sentinel]
+    return channel in multiprocessing.connection.wait(watched)
+
+
+def _run_call(call: bytes) -> bytes:
+    """Unpickle and run one call; return the pickled reply."""
+    try:
+        fn, args, kwargs = pickle.loads(call)
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        return _exception_reply(exc)
+    try:
+        return _dumps(("result", _dumps(result), ""))
+    except Exception as exc:
+        task = _describe_call(fn, args, kwargs)
+        return _exception_reply(_same_kind_of_error(
+            exc, f"cannot pickle the result of task {task}, {_short_repr(result)}: {exc}"))
+
+
+def _exception_reply(exc: BaseException) -> bytes:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        body = _dumps(exc)
+    except Exception as error:
+        message = f"cannot pickle the exception {_short_repr(exc)} raised by the task: {error}"
+        body = _dumps_error(_same_kind_of_error(error, message))
+    return _dumps(("exception", body, text))
+
+
+def _dumps_error(error: Exception) -> bytes:
+    try:
+        return _dumps(error)
+    except Exception:
+        return _dumps(pickle.PicklingError(str(error)))
+
+
+# ----------------------------------------------- the parent: shared state
+class _WorkItem:
+    """One submitted call: its Future, and the call pickled for a worker.
+
+    ``fn``, ``args`` and ``kwargs`` are kept only to name the task in errors.
+    """
+
+    def __init__(self, future: Future[Any], payload: bytes, fn: Callable[..., Any],
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.future = future
+        self.payload = payload
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def describe(self) -> str:
+        return _describe_call(self.fn, self.args, self.kwargs)
+
+
+class _Inbox:
+    """What the submitting threads and the dispatcher thread share.
+
+    ``lock`` guards every attribute below. It makes "check the flags, then
+    enqueue" one step for ``submit``, which prevents:
+
+      1. submit() sees broken is None;
+      2. the dispatcher breaks the pool and fails every pending item, then
+         exits;
+      3. submit() appends its item -- nobody will ever take it, and its
+         future never completes.
+
+    and likewise for ``closed`` (shutdown) in place of ``broken``.
+
+    The wake-up pipe: a message is in it exactly when ``_wakeup_sent`` is
+    True (both change only under ``lock``). So ``wake_dispatcher`` writes at
+    most one tiny message and never blocks, even with the lock held, and the
+    dispatcher's read in ``take_wakeup`` never blocks either.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: collections.deque[_WorkItem] = collections.deque()
+        self.closed = False  # set once, by close()
+        self.broken: Optional[str] = None  # set once, by the dispatcher
+        # The live worker processes, by pid: read by terminate/kill_workers.
+        self.processes: dict[int, BaseProcess] = {}
+        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        self._wakeup_sent = False
+        self._wakeup_closed = False
+
+    def wake_dispatcher(self) -> None:
+        """Make the dispatcher's wait() return. Call with ``lock`` held."""
+        if not self._wakeup_sent and not self._wakeup_closed:
+            self._wakeup_writer.send_bytes(b"!")
+            self._wakeup_sent = True
+
+    def take_wakeup(self) -> None:
+        """Empty the wake-up pipe. Call with ``lock`` held (dispatcher only)."""
+        if self._wakeup_sent:
+            self.wakeup_reader.recv_bytes()
+            self._wakeup_sent = False
+
+    def close_wakeup(self) -> None:
+        with self.lock:
+            self._wakeup_closed = True
+            self.wakeup_reader.close()
+            self._wakeup_writer.close()
+
+    def close(self, cancel_pending: bool = False) -> None:
+        """Stop accepting work; what is pending still runs, unless *cancel_pending*.
+
+        Idempotent; safe from any thread, a finalizer or the exit hook.
+        """
+        with self.lock:
+            cancelled = list(self.pending) if cancel_pending else []
+            if cancel_pending:
+                self.pending.clear()
+            self.closed = True
+            self.wake_dispatcher()
+        for item in cancelled:  # outside the lock: cancel() runs callbacks
+            item.future.cancel()
+            item.future.set_running_or_notify_cancel()
+
+
+# ------------------------------------------- the parent: the dispatcher
+class _Worker:
+    """The dispatcher's view of one worker process."""
+
+    def __init__(self, process: BaseProcess, channel: Connection) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.channel = channel  # the parent's end of this worker's own pipe
+        self.task: Optional[_WorkItem] = None  # the item it is running
+        self.tasks_done = 0
+        self.stopping = False  # sent the stop message: its exit is expected
+        self.channel_open = True  # False once reading it failed: the worker is dying
+
+    def is_idle(self) -> bool:
+        return self.task is None and not self.stopping and self.channel_open
+
+
+class _Dispatcher:
+    """The pool's parent-side thread (``run``) and the state it owns.
+
+    Only the dispatcher thread touches ``workers`` -- except that under
+    ``fork`` the submitting thread starts the first workers before the
+    dispatcher thread exists (``start_workers_now``).
+    """
+
+    def __init__(self, inbox: _Inbox, context: BaseContext, *, max_workers: int,
+                 max_tasks_per_child: Optional[int],
+                 initializer: Optional[Callable[..., object]], initargs: tuple[Any, ...],
+                 name: str) -> None:
+        self.inbox = inbox
+        self.context = context
+        self.max_workers = max_workers
+        self.max_tasks_per_child = max_tasks_per_child
+        self.initializer = initializer
+        self.initargs = initargs
+        self.name = name
+        self.workers: list[_Worker] = []
+        self._started = itertools.count()
+
+    # ------------------------------------------------------ starting workers
+    def start_workers_now(self, count: int) -> None:
+        """Start up to *count* workers. Call with ``inbox.lock`` held.
+
+        A failure is left for the dispatcher: it will try again and report.
+        """
+        try:
+            while len(self.workers) < count:
+                self._start_worker()
+        except Exception:  # reported by _start_workers_for_pending, in the dispatcher
+            pass
+
+    def _start_worker(self) -> None:
+        """Call with ``inbox.lock`` held."""
+        parent_end, child_end = self.context.Pipe(duplex=True)
+        process = self.context.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child_end, self.initializer, self.initargs),
+            name=f"{self.name}_worker_{next(self._started)}")
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # the worker has its own copy
+        self.workers.append(_Worker(process, parent_end))
+        self.inbox.processes[process.pid] = process
+
+    def _another_worker_is_needed(self) -> bool:
+        """Call with ``inbox.lock`` held."""
+        idle = sum(1 for worker in self.workers if worker.is_idle())
+        return (self.inbox.broken is None and len(self.inbox.pending) > idle
+                and len(self.workers) < self.max_workers)
+
+    def _start_workers_for_pending(self) -> None:
+        try:
+            with self.inbox.lock:
+                while self._another_worker_is_needed():
+                    self._start_worker()
+        except Exception as exc:
+            self._break_pool(f"Could not start a worker process: {exc!r}. "
+                             "The process pool is not usable anymore.")
+
+    # ------------------------------------------------------------ main loop
+    def run(self) -> None:
+        """The body of the dispatcher thread."""
+        try:
+            while True:
+                self._start_workers_for_pending()
+                self._hand_out_work()
+                if self._finished():
+                    return
+                self._wait_and_handle()
+        except BaseException as exc:  # a bug here must not leave futures hanging
+            self._break_pool(f"The dispatcher thread failed: {exc!r}. "
+                             "The process pool is not usable anymore.")
+            raise
+        finally:
+            self._stop_all_workers()
+            self.inbox.close_wakeup()
+
+    def _finished(self) -> bool:
+        with self.inbox.lock:
+            if self.inbox.broken is not None:
+                return True
+            if not self.inbox.closed or self.inbox.pending:
+                return False
+        return all(worker.task is None for worker in self.workers)
+
+    def _is_broken(self) -> bool:
+        with self.inbox.lock:
+            return self.inbox.broken is not None
+
+    def _next_item(self) -> Optional[_WorkItem]:
+        """The oldest pending item that was not cancelled, now marked running."""
+        while True:
+            with self.inbox.lock:
+                if not self.inbox.pending:
+                    return None
+                item = self.inbox.pending.popleft()
+            if item.future.set_running_or_notify_cancel():
+                return item
+
+    def _hand_out_work(self) -> None:
+        for worker in self.workers:
+            if not worker.is_idle():
+                continue
+            item = self._next_item()
+            if item is None:
+                return
+            worker.task = item
+            try:
+                worker.channel.send_bytes(item.payload)
+            except OSError:
+                # It is dying; its sentinel will name this task. The pipe is
+                # still read: it may hold the worker's last words (say, that
+                # its initializer failed), which explain the death better.
+                pass
+
+    def _wait_and_handle(self) -> None:
+        watched: list[Any] = [self.inbox.wakeup_reader]
+        for worker in self.workers:
+            if worker.channel_open:
+                watched.append(worker.channel)
+            watched.append(worker.process.sentinel)
+        ready = multiprocessing.connection.wait(watched)
+        with self.inbox.lock:
+            self.inbox.take_wakeup()
+        # Replies first: a worker that replied and then died delivers its reply.
+        for worker in list(self.workers):
+            if worker.channel in ready and not self._is_broken():
+                self._read_reply(worker)
+        for worker in list(self.workers):
+            if worker.process.sentinel in ready and not self._is_broken():
+                self._on_exit(worker)
+
+    # -------------------------------------------------------------- replies
+    def _read_reply(self, worker: _Worker) -> None:
+        try:
+            data = worker.channel.recv_bytes()
+        except (EOFError, OSError):
+            worker.channel_open = False  # it died mid-reply; its sentinel will tell
+            return
+        kind, body, text = pickle.loads(data)
+        if kind == "initializer failed":
+            self._on_initializer_failure(worker, text)
+            return
+        item, worker.task = worker.task, None
+        worker.tasks_done += 1
+        if self.max_tasks_per_child is not None and worker.tasks_done >= self.max_tasks_per_child:
+            self._send_stop(worker)  # retired; a replacement starts when work needs it
+        if item is not None:
+            _settle(item, kind, body, text, worker.pid)
+
+    def _on_initializer_failure(self, worker: _Worker, text: str) -> None:
+        initializer = _name_of(self.initializer)
+        LOGGER.critical("Exception in initializer %s (worker process %s):\n%s",
+                        initializer, worker.pid, text)
+        last_line = text.strip().splitlines()[-1] if text.strip() else "an exception"
+        self._break_pool(
+            f"The initializer {initializer} failed in worker process {worker.pid} "
+            f"({last_line}). The process pool is not usable anymore.",
+            cause=RemoteTraceback(worker.pid, text))
+
+    def _send_stop(self, worker: _Worker) -> None:
+        worker.stopping = True
+        try:
+            worker.channel.send_bytes(_STOP)
+        except OSError:
+            pass  # already dying: its sentinel will tell
+
+    # --------------------------------------------------------------- deaths
+    def _on_exit(self, worker: _Worker) -> None:
+        """The worker's process ended: as asked, or it died."""
+        while worker.channel_open and worker.channel.poll():
+            self._read_reply(worker)  # what it sent before it ended
+            if self._is_broken():
+                return
+        worker.process.join()
+        with self.inbox.lock:
+            expected = worker.task is None and (worker.stopping or self.inbox.closed)
+        if not expected:
+            self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode))
+        self._forget(worker)
+
+    def _forget(self, worker: _Worker) -> None:
+        """Drop an ended worker. Its process must have been joined."""
+        with self.inbox.lock:
+            self.workers.remove(worker)
+            self.inbox.processes.pop(worker.pid or 0, None)
+        worker.channel.close()
+        worker.process.close()
+
+    def _break_pool(self, message: str, cause: Optional[BaseException] = None) -> None:
+        """Mark the pool broken, kill every worker, fail every unfinished future."""
+        with self.inbox.lock:
+            if self.inbox.broken is None:
+                self.inbox.broken = message
+            abandoned = list(self.inbox.pending)
+            self.inbox.pending.clear()
+        running = [worker.task for worker in self.workers if worker.task is not None]
+        for worker in self.workers:
+            worker.task = None
+            _kill(worker.process)
+        for item in running:
+            item.future.set_exception(_broken(message, cause))
+        for item in abandoned:
+            if item.future.set_running_or_notify_cancel():
+                item.future.set_exception(_broken(message, cause))
+
+    def _stop_all_workers(self) -> None:
+        for worker in self.workers:
+            if not worker.stopping:
+                self._send_stop(worker)
+        for worker in list(self.workers):
+            worker.process.join()
+            self._forget(worker)
+
+
+def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:
+    error = BrokenProcessPool(message)
+    error.__cause__ = cause
+    return error
+
+
+def _kill(process: BaseProcess) -> None:
+    try:
+        process.kill()
+    except (OSError, ValueError):  # already gone, or already closed
+        pass
+
+
+def _settle(item: _WorkItem, kind: str, body: bytes, text: str, pid: Optional[int]) -> None:
+    """Set the item's future from a worker's reply (callbacks run here)."""
+    if kind == "result":
+        try:
+            value = pickle.loads(body)
+        except Exception as exc:
+            item.future.set_exception(_same_kind_of_error(
+                exc, f"cannot unpickle the result of task {item.describe()}: {exc}"))
+            return
+        item.future.set_result(value)
+        return
+    try:
+        error = pickle.loads(body)
+    except Exception as exc:
+        error = _same_kind_of_error(
+            exc, f"cannot unpickle the exception raised by task {item.describe()}: {exc}")
+    error.__cause__ = RemoteTraceback(pid, text)
+    item.future.set_exception(error)
+
+
+# ---------------------------------------------------------- interpreter exit
+# _live_inboxes: the inbox of every pool that may still have a dispatcher.
+# Guarded by _exit_lock, as is _interpreter_exiting (set once, at exit).
+_exit_lock = threading.Lock()
+_live_inboxes: weakref.WeakSet[_Inbox] = weakref.WeakSet()
+_interpreter_exiting = False
+
+
+def _close_all_at_exit() -> None:
+    global _interpreter_exiting
+    with _exit_lock:
+        _interpreter_exiting = True
+        inboxes = list(_live_inboxes)
+    for inbox in inboxes:
+        inbox.close()  # the (non-daemon) dispatchers finish the work; exit joins them
+
+
+def _forget_the_parents_pools() -> None:
+    """In a forked child: the parent's pools are not ours to close at exit.
+
+    Without this, a forked worker leaving through multiprocessing's exit path
+    (which runs the exit hooks) would close the parent's inboxes, taking
+    their locks -- possibly held by a parent thread at the moment of the
+    fork, so held forever in the child. The lock itself is replaced for the
+    same reason.
+    """
+    global _exit_lock, _live_inboxes, _interpreter_exiting
+    _exit_lock = threading.Lock()
+    _live_inboxes = weakref.WeakSet()
+    _interpreter_exiting = False
+
+
+if hasattr(threading, "_register_atexit"):
+    threading._register_atexit(_close_all_at_exit)
+else:  # pragma: no cover - every supported Python has it
+    atexit.register(_close_all_at_exit)
+os.register_at_fork(after_in_child=_forget_the_parents_pools)
+
+
+# ------------------------------------------------------------------ the pool
+def _default_max_workers() -> int:
+    """The stdlib's default for the running Python."""
+    if sys.version_info >= (3, 13):
+        cpus = os.process_cpu_count()
+    else:
+        cpus = os.cpu_count()
+    return cpus or 1
+
+
+def _default_context(max_tasks_per_child: Optional[int]) -> BaseContext:
+    """The stdlib's choice (3.11+): spawn with max_tasks_per_child, else the default."""
+    if max_tasks_per_child is not None:
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context()
+
+
+def _run_chunk(fn: Callable[..., T], chunk: tuple[tuple[Any, ...], ...]) -> list[T]:
+    """Run in a worker: one work item of map(chunksize=n)."""
+    return [fn(*args) for args in chunk]
+
+
+def _chunks(calls: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[tuple[Any, ...], ...]]:
+    while True:
+        chunk = tuple(itertools.islice(calls, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _flatten(chunk_results: Iterator[list[T]]) -> Iterator[T]:
+    # Dropping this generator drops chunk_results, whose own cleanup then
+    # cancels the chunks not yet started.
+    for results in chunk_results:
+        yield from results
 
 
 class MiniProcessPool(Executor):
-    """Not built yet."""
+    """An executor that runs each call in one of up to *max_workers* processes."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("MiniProcessPool is not built yet")
+    _pool_numbers = itertools.count()
+
+    def __init__(
+        self,
+        max_workers: Optional[int] = None,
+        mp_context: Optional[BaseContext] = None,
+        initializer: Optional[Callable[..., object]] = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        max_tasks_per_child: Optional[int] = None,
+    ) -> None:
+        if max_workers is None:
+            max_workers = _default_max_workers()
+        elif max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if mp_context is None:
+            mp_context = _default_context(max_tasks_per_child)
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if max_tasks_per_child is not None:
+            if not isinstance(max_tasks_per_child, int):
+                raise TypeError("max_tasks_per_child must be an integer")
+            if max_tasks_per_child <= 0:
+                raise ValueError("max_tasks_per_child must be >= 1")
+        self._max_workers = max_workers
+        self._mp_context = mp_context
+        self._fork = mp_context.get_start_method() == "fork"
+        self._inbox = _Inbox()
+        self._dispatcher = _Dispatcher(
+            self._inbox, mp_context, max_workers=max_workers,
+            max_tasks_per_child=max_tasks_per_child, initializer=initializer,
+            initargs=initargs, name=f"MiniProcessPool-{next(self._pool_numbers)}")
+        # Started by the first submit; read and written under _inbox.lock.
+        self._dispatcher_thread: Optional[threading.Thread] = None
+        with _exit_lock:
+            _live_inboxes.add(self._inbox)
+        # If the pool is garbage collected without shutdown, let the work finish.
+        weakref.finalize(self, self._inbox.close).atexit = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            payload = _pickle_call(fn, args, kwargs)
+        except Exception as exc:
+            pickling_error: Optional[Exception] = exc
+        else:
+            pickling_error = None
+        inbox = self._inbox
+        with inbox.lock:
+            if inbox.broken is not None:
+                raise BrokenProcessPool(inbox.broken)
+            if inbox.closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if _interpreter_exiting:
+                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            if pickling_error is None:
+                inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
+                self._start_dispatcher_once()
+                inbox.wake_dispatcher()
+        if pickling_error is not None:
+            future.set_exception(pickling_error)  # fails now; never reaches a worker
+        return future
+
+    def _start_dispatcher_once(self) -> None:
+        """Call with ``_inbox.lock`` held."""
+        if self._dispatcher_thread is not None:
+            return
+        if self._fork:  # fork now, while no thread of this pool runs
+            self._dispatcher.start_workers_now(self._max_workers)
+        thread = threading.Thread(target=self._dispatcher.run,
+                                  name=f"{self._dispatcher.name}_dispatcher", daemon=False)
+        thread.start()
+        self._dispatcher_thread = thread
+
+    def map(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        timeout: Optional[float] = None,
+        chunksize: int = 1,
+        buffersize: Optional[int] = None,
+    ) -> Iterator[T]:
+        """Like ``Executor.map``; with *chunksize* > 1, calls travel in batches.
+
+        A batch of *chunksize* calls is one work item (one round trip to a
+        worker); results still come back one by one, in input order.
+        *buffersize* then counts batches.
+        """
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        if chunksize == 1:
+            return super().map(fn, *iterables, timeout=timeout, buffersize=buffersize)
+        per_chunk = super().map(functools.partial(_run_chunk, fn),
+                                _chunks(zip(*iterables), chunksize),
+                                timeout=timeout, buffersize=buffersize)
+        return _flatten(per_chunk)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._inbox.close(cancel_pending=cancel_futures)
+        with self._inbox.lock:
+            thread = self._dispatcher_thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def terminate_workers(self) -> None:
+        """Shut down at once: cancel pending work and SIGTERM every worker.
+
+        Futures of running tasks fail with BrokenProcessPool (Python 3.14's API).
+        """
+        for process in self._shutdown_now():
+            try:
+                process.terminate()
+            except (OSError, ValueError):  # already gone, or already closed
+                pass
+
+    def kill_workers(self) -> None:
+        """Like ``terminate_workers``, with SIGKILL (Python 3.14's API)."""
+        for process in self._shutdown_now():
+            _kill(process)
+
+    def _shutdown_now(self) -> list[BaseProcess]:
+        with self._inbox.lock:
+            processes = list(self._inbox.processes.values())
+        self.shutdown(wait=False, cancel_futures=True)
+        return processes
 
 
 ProcessPoolExecutor = MiniProcessPool
