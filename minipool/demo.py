@@ -38,7 +38,7 @@ def io_task(n: int) -> int:
 def cpu_task(n: int) -> int:
     """A CPU-bound task: pure Python arithmetic that holds the GIL throughout."""
     total = 0
-    for i in range(1_500_000):
+    for i in range(4_000_000):
         total += i % 7
     return n + total - total
 
@@ -115,15 +115,21 @@ def lesson_who_runs_callbacks() -> bool:
         return lambda future: seen[kind].append(whoami())
 
     with MiniProcessPool(2) as processes:
-        workers = set()
-        for _ in range(4):
-            future = processes.submit(whoami)
+        futures = [processes.submit(whoami) for _ in range(4)]
+        for future in futures:
             future.add_done_callback(record("process"))
-            workers.add(future.result().split()[1])
+        workers = {future.result().split()[1] for future in futures}
     with MiniThreadPool(2) as threads:
-        gate = threading.Barrier(2)  # both tasks run at once, so both workers finish one
+        start = threading.Event()  # set once both callbacks are registered
+        both_running = threading.Barrier(2)  # so that each worker finishes one task
+
+        def task() -> None:
+            both_running.wait()
+            start.wait()
+
         for _ in range(2):
-            threads.submit(gate.wait).add_done_callback(record("thread"))
+            threads.submit(task).add_done_callback(record("thread"))
+        start.set()
     main = f"pid {os.getpid()}"
     print(f"  process pool: tasks ran in pids {sorted(workers)}; callbacks ran in"
           f" {sorted(set(s.split(' thread')[0] for s in seen['process']))} (main is {main})")
