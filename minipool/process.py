@@ -29,7 +29,7 @@ How a task flows::
     _worker_main -> _run_call(payload) -> channel.send_bytes(reply)
       |                                                    [worker process]
       v
-    _Dispatcher._on_reply(worker) -> _settle(item, reply)  [dispatcher thread]
+    _Dispatcher._read_reply(worker) -> _settle(item, ...)  [dispatcher thread]
          future.set_result(...) / future.set_exception(...)
          -> done callbacks run here: in the parent, in the dispatcher thread
          the worker is idle again and gets the next item
