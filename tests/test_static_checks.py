@@ -36,3 +36,10 @@ def test_ruff_finds_nothing():
 def test_mypy_strict_finds_nothing():
     proc = run_tool("mypy", "minipool")  # strict: from setup.cfg's [mypy] section
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@on_lint_python
+@pytest.mark.timeout(300)
+def test_users_code_type_checks_as_with_concurrent_futures():
+    proc = run_tool("mypy", "--strict", "tests/typing_usage.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
