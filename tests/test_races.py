@@ -1,0 +1,67 @@
+"""The races the code's comments write out as numbered steps, forced.
+
+Each test stops one thread at the dangerous point, lets the other thread run
+its steps, and checks that the design's lock makes the interleaving harmless.
+They reach into one private attribute each (to pause a thread at exactly that
+point), so they run against minipool only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+WINDOW = 0.5  # how long the paused thread holds the door open for the other
+
+
+class PausingQueue:
+    """Wraps a pool's work queue; calls *on_put* before each put()."""
+
+    def __init__(self, queue: Any, on_put: Any) -> None:
+        self._queue = queue
+        self._on_put = on_put
+
+    def put(self, item: Any) -> None:
+        self._on_put()
+        self._queue.put(item)
+
+    def get(self) -> Any:
+        return self._queue.get()
+
+    def get_nowait(self) -> Any:
+        return self._queue.get_nowait()
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(20)
+def test_submit_racing_a_failing_initializer_loses_no_future(impl: Any) -> None:
+    # thread.py, _Channel: 1. submit() sees broken is None; 2. the worker's
+    # initializer fails, it sets broken and fails every queued item; 3. submit()
+    # enqueues its item, which nobody will ever take. Here submit is paused
+    # between 1 and 3 while the initializer fails.
+    initializer_may_fail = threading.Event()
+
+    def initializer() -> None:
+        initializer_may_fail.wait()
+        raise RuntimeError("initializer fails on purpose")
+
+    pool = impl.ThreadPool(1, initializer=initializer)
+    first = pool.submit(int)  # starts the only worker; it waits in the initializer
+    channel = pool._channel  # private: the queue the worker reads
+
+    def let_the_initializer_fail_now() -> None:
+        initializer_may_fail.set()  # step 2 may happen now, and gets WINDOW seconds:
+        time.sleep(WINDOW)  # a window held open on purpose, not a synchronisation guess
+
+    channel.work_queue = PausingQueue(channel.work_queue, let_the_initializer_fail_now)
+    try:
+        second = pool.submit(int)  # step 3 comes after the pause
+    except impl.BrokenThreadPool:
+        second = None  # also correct: the break happened first, submit refused
+    assert isinstance(first.exception(timeout=10), impl.BrokenThreadPool)
+    if second is not None:
+        assert isinstance(second.exception(timeout=10), impl.BrokenThreadPool)
+    pool.shutdown(wait=True)
