@@ -1,9 +1,9 @@
 """The process pool: every behaviour against the stdlib and minipool.
 
-A *core* set runs under each start method (fork, spawn, forkserver); the
-rest, which is not about start methods, runs under fork only, to keep the
-suite fast. Tests marked ``minipool_only`` check what minipool adds.
-Deaths of workers are in test_process_faults.py.
+Every test that starts a worker runs under each start method (fork, spawn,
+forkserver): it takes the ``method`` fixture, and ``gates`` when it needs to
+hold tasks. The few exceptions say why. Tests marked ``minipool_only`` check
+what minipool adds. Deaths of workers are in test_process_faults.py.
 """
 
 from __future__ import annotations
@@ -37,20 +37,23 @@ def make_pool(impl: Any, method: str, workers: int = 2, gates: Gates | None = No
     return impl.ProcessPool(workers, mp_context=multiprocessing.get_context(method), **kwargs)
 
 
+@pytest.fixture(params=METHODS)
+def method(request: pytest.FixtureRequest) -> str:
+    """The start method of the test's pools: the test runs under each."""
+    start_method: str = request.param
+    return start_method
+
+
 @pytest.fixture
-def fork_gates() -> Iterator[Gates]:
-    gates = Gates(multiprocessing.get_context("fork"))
+def gates(method: str) -> Iterator[Gates]:
+    """Gates for tasks in pools of ``method`` (see process_tasks.Gates)."""
+    gates = Gates(multiprocessing.get_context(method))
     yield gates
     gates.close()
 
 
-def gates_for(method: str) -> Gates:
-    return Gates(multiprocessing.get_context(method))
-
-
-# ============================================ core: under every start method
+# ============================================================ the basics
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("method", METHODS)
 def test_submit_and_map_return_results_in_order(impl: Any, method: str) -> None:
     with make_pool(impl, method) as pool:
         assert pool.submit(tasks.add, 2, b=3).result() == 5
@@ -60,7 +63,6 @@ def test_submit_and_map_return_results_in_order(impl: Any, method: str) -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("method", METHODS)
 def test_exception_keeps_type_and_args_with_worker_traceback_as_cause(
         impl: Any, method: str) -> None:
     with make_pool(impl, method) as pool:
@@ -74,24 +76,18 @@ def test_exception_keeps_type_and_args_with_worker_traceback_as_cause(
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("method", METHODS)
-def test_callbacks_run_in_the_submitting_process(impl: Any, method: str) -> None:
-    gates = gates_for(method)
+def test_callbacks_run_in_the_submitting_process(impl: Any, method: str, gates: Gates) -> None:
     seen: list[int] = []
-    try:
-        with make_pool(impl, method, 1, gates) as pool:
-            future = pool.submit(tasks.block, "x")
-            gates.wait_started()
-            future.add_done_callback(lambda f: seen.append(os.getpid()))
-            gates.release()
-            assert future.result() == "x"
-    finally:
-        gates.close()
+    with make_pool(impl, method, 1, gates) as pool:
+        future = pool.submit(tasks.block, "x")
+        gates.wait_started()
+        future.add_done_callback(lambda f: seen.append(os.getpid()))
+        gates.release()
+        assert future.result() == "x"
     assert seen == [os.getpid()]
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("method", METHODS)
 def test_unpicklable_argument_fails_only_its_future(impl: Any, method: str) -> None:
     with make_pool(impl, method) as pool:
         bad = pool.submit(tasks.identity, threading.Lock())
@@ -102,7 +98,6 @@ def test_unpicklable_argument_fails_only_its_future(impl: Any, method: str) -> N
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("method", METHODS)
 def test_raising_initializer_breaks_the_pool(impl: Any, method: str) -> None:
     with make_pool(impl, method, 1, initializer=tasks.failing_initializer) as pool:
         future = pool.submit(tasks.square, 2)
@@ -112,29 +107,23 @@ def test_raising_initializer_breaks_the_pool(impl: Any, method: str) -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("method", METHODS)
-def test_killed_worker_breaks_the_pool(impl: Any, method: str) -> None:
-    gates = gates_for(method)
-    try:
-        with make_pool(impl, method, 2, gates) as pool:
-            victim = pool.submit(tasks.block, 1)
-            worker_pid = gates.wait_started()
-            other = pool.submit(tasks.block, 2)
-            gates.wait_started()
-            # The first worker: the stdlib (3.11) under spawn/forkserver may not
-            # watch a worker started on demand yet, and then never sees it die
-            # (test_process_faults.py kills that one, for minipool).
-            os.kill(worker_pid, 9)
-            assert isinstance(other.exception(), impl.BrokenProcessPool)
-            assert isinstance(victim.exception(), impl.BrokenProcessPool)
-            with pytest.raises(impl.BrokenProcessPool):
-                pool.submit(tasks.square, 1)
-    finally:
-        gates.close()
+def test_killed_worker_breaks_the_pool(impl: Any, method: str, gates: Gates) -> None:
+    with make_pool(impl, method, 2, gates) as pool:
+        victim = pool.submit(tasks.block, 1)
+        worker_pid = gates.wait_started()
+        other = pool.submit(tasks.block, 2)
+        gates.wait_started()
+        # The first worker: the stdlib (3.11) under spawn/forkserver may not
+        # watch a worker started on demand yet, and then never sees it die
+        # (test_process_faults.py kills that one, for minipool).
+        os.kill(worker_pid, 9)
+        assert isinstance(other.exception(), impl.BrokenProcessPool)
+        assert isinstance(victim.exception(), impl.BrokenProcessPool)
+        with pytest.raises(impl.BrokenProcessPool):
+            pool.submit(tasks.square, 1)
 
 
 @pytest.mark.timeout(40)
-@pytest.mark.parametrize("method", METHODS)
 # minipool under fork: the replacement is forked by the dispatcher thread, and
 # Python 3.12+ warns about any fork from a multi-threaded process.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
@@ -152,12 +141,14 @@ def test_max_tasks_per_child_replaces_workers(impl: Any, method: str) -> None:
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("workers", [0, -1])
 def test_max_workers_must_be_positive(impl: Any, workers: int) -> None:
+    # Argument validation, no worker: default context only.
     with pytest.raises(ValueError, match="max_workers must be greater than 0"):
         impl.ProcessPool(workers)
 
 
 @pytest.mark.timeout(10)
 def test_default_max_workers_is_the_cpu_count(impl: Any) -> None:
+    # About the defaults; the pool starts no worker: default context only.
     if sys.version_info >= (3, 13):
         expected = os.process_cpu_count()
     else:
@@ -169,12 +160,14 @@ def test_default_max_workers_is_the_cpu_count(impl: Any) -> None:
 
 @pytest.mark.timeout(10)
 def test_initializer_must_be_callable(impl: Any) -> None:
+    # Argument validation, no worker: default context only.
     with pytest.raises(TypeError, match="initializer must be a callable"):
         impl.ProcessPool(1, initializer=42)
 
 
 @pytest.mark.timeout(10)
 def test_max_tasks_per_child_is_checked(impl: Any) -> None:
+    # Argument validation, no worker: default context only.
     if impl.is_stdlib and not STDLIB_HAS_MAX_TASKS:
         pytest.skip("the stdlib has no max_tasks_per_child before 3.11")
     with pytest.raises(ValueError, match="max_tasks_per_child must be >= 1"):
@@ -185,6 +178,7 @@ def test_max_tasks_per_child_is_checked(impl: Any) -> None:
 
 @pytest.mark.timeout(10)
 def test_default_context_with_max_tasks_per_child_is_spawn(impl: Any) -> None:
+    # About the default start method itself: no method to vary.
     if impl.is_stdlib and not STDLIB_HAS_MAX_TASKS:
         pytest.skip("the stdlib has no max_tasks_per_child before 3.11")
     pool = impl.ProcessPool(1, max_tasks_per_child=3)
@@ -198,23 +192,24 @@ def test_default_context_with_max_tasks_per_child_is_spawn(impl: Any) -> None:
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("chunksize", [0, -2])
 def test_map_chunksize_must_be_positive(impl: Any, chunksize: int) -> None:
-    with impl.ProcessPool(1, mp_context=multiprocessing.get_context("fork")) as pool:
+    # Argument validation: map raises before any submit, so no worker starts.
+    with impl.ProcessPool(1) as pool:
         with pytest.raises(ValueError, match="chunksize must be >= 1."):
             pool.map(tasks.square, [1], chunksize=chunksize)
 
 
-# ============================================== map, submit, shutdown (fork)
+# =================================================== map, submit, shutdown
 @pytest.mark.timeout(30)
-def test_map_many_items_with_chunks_keeps_order(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_map_many_items_with_chunks_keeps_order(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         assert list(pool.map(tasks.square, range(500), chunksize=7)) == [
             x * x for x in range(500)]
         assert list(pool.map(tasks.square, [], chunksize=3)) == []
 
 
 @pytest.mark.timeout(30)
-def test_map_raises_a_calls_exception_at_its_position(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_map_raises_a_calls_exception_at_its_position(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         results = pool.map(tasks.identity, [1, 2, ValueError("not raised")], chunksize=2)
         assert next(results) == 1 and next(results) == 2
         assert isinstance(next(results), ValueError)  # returned, not raised
@@ -224,16 +219,16 @@ def test_map_raises_a_calls_exception_at_its_position(impl: Any) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_map_timeout(impl: Any, fork_gates: Gates) -> None:
-    with make_pool(impl, "fork", 1, fork_gates) as pool:
+def test_map_timeout(impl: Any, method: str, gates: Gates) -> None:
+    with make_pool(impl, method, 1, gates) as pool:
         results = pool.map(tasks.block, [1], timeout=0.05)
         with pytest.raises(impl.futures.TimeoutError):
             next(results)
-        fork_gates.release()
+        gates.release()
 
 
 @pytest.mark.timeout(30)
-def test_map_buffersize_limits_submissions(impl: Any) -> None:
+def test_map_buffersize_limits_submissions(impl: Any, method: str) -> None:
     if impl.is_stdlib and not STDLIB_HAS_BUFFERSIZE:
         pytest.skip("the stdlib's map has buffersize from 3.14 on")
     read = []
@@ -243,16 +238,16 @@ def test_map_buffersize_limits_submissions(impl: Any) -> None:
             read.append(x)
             yield x
 
-    with make_pool(impl, "fork") as pool:
+    with make_pool(impl, method) as pool:
         results = pool.map(tasks.square, inputs(), buffersize=2, chunksize=2)
         assert len(read) <= 4  # two chunks of two
         assert list(results) == [x * x for x in range(10)]
 
 
 @pytest.mark.timeout(30)
-def test_large_arguments_and_results_travel_whole(impl: Any) -> None:
+def test_large_arguments_and_results_travel_whole(impl: Any, method: str) -> None:
     big = b"y" * (8 * 1024 * 1024)
-    with make_pool(impl, "fork") as pool:
+    with make_pool(impl, method) as pool:
         sizes = pool.submit(tasks.size_of, big)
         data = pool.submit(tasks.make_bytes, 8 * 1024 * 1024)
         assert sizes.result() == len(big)
@@ -260,23 +255,23 @@ def test_large_arguments_and_results_travel_whole(impl: Any) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_system_exit_in_a_task_is_just_an_exception(impl: Any) -> None:
-    with make_pool(impl, "fork", 1) as pool:
+def test_system_exit_in_a_task_is_just_an_exception(impl: Any, method: str) -> None:
+    with make_pool(impl, method, 1) as pool:
         assert isinstance(pool.submit(tasks.raise_system_exit, 3).exception(), SystemExit)
         assert pool.submit(tasks.square, 5).result() == 25
 
 
 @pytest.mark.timeout(30)
-def test_initializer_runs_in_every_worker(impl: Any) -> None:
-    with make_pool(impl, "fork", 2, initializer=tasks.remember_initialized,
+def test_initializer_runs_in_every_worker(impl: Any, method: str) -> None:
+    with make_pool(impl, method, 2, initializer=tasks.remember_initialized,
                    initargs=(41,)) as pool:
         assert {f.result() for f in [pool.submit(tasks.initialized_value) for _ in range(6)]} \
             == {41}
 
 
 @pytest.mark.timeout(30)
-def test_wait_and_as_completed_work_with_pool_futures(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_wait_and_as_completed_work_with_pool_futures(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         futures = [pool.submit(tasks.square, x) for x in range(6)]
         done, not_done = impl.futures.wait(futures)
         assert not not_done
@@ -285,8 +280,8 @@ def test_wait_and_as_completed_work_with_pool_futures(impl: Any) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_submit_after_shutdown_raises(impl: Any) -> None:
-    pool = make_pool(impl, "fork")
+def test_submit_after_shutdown_raises(impl: Any, method: str) -> None:
+    pool = make_pool(impl, method)
     pool.submit(tasks.square, 1).result()
     pool.shutdown()
     pool.shutdown()  # idempotent
@@ -295,16 +290,16 @@ def test_submit_after_shutdown_raises(impl: Any) -> None:
 
 
 @pytest.mark.timeout(10)
-def test_shutdown_of_an_unused_pool(impl: Any) -> None:
-    with make_pool(impl, "spawn"):
+def test_shutdown_of_an_unused_pool(impl: Any, method: str) -> None:
+    with make_pool(impl, method):
         pass
-    make_pool(impl, "fork").shutdown(wait=False)
+    make_pool(impl, method).shutdown(wait=False)
 
 
 @pytest.mark.timeout(30)
-def test_shutdown_wait_leaves_no_process_and_no_thread(impl: Any) -> None:
+def test_shutdown_wait_leaves_no_process_and_no_thread(impl: Any, method: str) -> None:
     threads_before = set(threading.enumerate())
-    with make_pool(impl, "fork") as pool:
+    with make_pool(impl, method) as pool:
         assert list(pool.map(tasks.square, range(4))) == [0, 1, 4, 9]
     assert multiprocessing.active_children() == []
     assert set(threading.enumerate()) == threads_before
@@ -312,26 +307,27 @@ def test_shutdown_wait_leaves_no_process_and_no_thread(impl: Any) -> None:
 
 @pytest.mark.timeout(30)
 def test_shutdown_without_wait_returns_at_once_and_the_work_completes(
-        impl: Any, fork_gates: Gates) -> None:
-    pool = make_pool(impl, "fork", 1, fork_gates)
+        impl: Any, method: str, gates: Gates) -> None:
+    pool = make_pool(impl, method, 1, gates)
     running = pool.submit(tasks.block, "first")
-    fork_gates.wait_started()
+    gates.wait_started()
     queued = pool.submit(tasks.square, 6)
     pool.shutdown(wait=False)
     assert not running.done() and not queued.done()  # shutdown did not wait
-    fork_gates.release()
+    gates.release()
     assert running.result() == "first"
     assert queued.result() == 36
 
 
 @pytest.mark.timeout(30)
-def test_shutdown_cancel_futures_cancels_the_queued_work(impl: Any, fork_gates: Gates) -> None:
-    pool = make_pool(impl, "fork", 1, fork_gates)
+def test_shutdown_cancel_futures_cancels_the_queued_work(
+        impl: Any, method: str, gates: Gates) -> None:
+    pool = make_pool(impl, method, 1, gates)
     running = pool.submit(tasks.block, "kept")
-    fork_gates.wait_started()
+    gates.wait_started()
     queued = [pool.submit(tasks.square, x) for x in range(3)]
     pool.shutdown(wait=False, cancel_futures=True)
-    fork_gates.release()
+    gates.release()
     assert running.result() == "kept"
     # The stdlib may already have moved the first queued call to its workers'
     # queue (it keeps one extra there): that one runs. minipool cancels all.
@@ -343,17 +339,17 @@ def test_shutdown_cancel_futures_cancels_the_queued_work(impl: Any, fork_gates: 
 
 
 @pytest.mark.timeout(30)
-def test_a_cancelled_future_never_runs(impl: Any, fork_gates: Gates) -> None:
-    with make_pool(impl, "fork", 1, fork_gates) as pool:
+def test_a_cancelled_future_never_runs(impl: Any, method: str, gates: Gates) -> None:
+    with make_pool(impl, method, 1, gates) as pool:
         running = pool.submit(tasks.block, 1)
-        fork_gates.wait_started()
+        gates.wait_started()
         # The stdlib hands up to max_workers + 1 calls to its workers' queue
         # early (they can no longer be cancelled): cancel the third one.
         queued = [pool.submit(tasks.square, x) for x in range(3)]
         try:
             assert queued[2].cancel()
         finally:
-            fork_gates.release()
+            gates.release()
         assert running.result() == 1
         assert [f.result() for f in queued[:2]] == [0, 1]
     assert queued[2].cancelled()
@@ -361,16 +357,16 @@ def test_a_cancelled_future_never_runs(impl: Any, fork_gates: Gates) -> None:
 
 # ========================================================== bad input
 @pytest.mark.timeout(30)
-def test_unpicklable_function_fails_only_its_future(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_unpicklable_function_fails_only_its_future(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         bad = pool.submit(lambda: 1)
         assert isinstance(bad.exception(), (pickle.PicklingError, AttributeError))
         assert pool.submit(tasks.square, 3).result() == 9
 
 
 @pytest.mark.timeout(30)
-def test_unpicklable_result_fails_only_its_future(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_unpicklable_result_fails_only_its_future(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         bad = pool.submit(tasks.return_lock)
         others = [pool.submit(tasks.square, x) for x in range(4)]
         assert isinstance(bad.exception(), TypeError)
@@ -379,8 +375,8 @@ def test_unpicklable_result_fails_only_its_future(impl: Any) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_unpicklable_exception_fails_only_its_future(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_unpicklable_exception_fails_only_its_future(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         bad = pool.submit(tasks.raise_error_with_lock)
         assert isinstance(bad.exception(), TypeError)
         assert pool.submit(tasks.square, 5).result() == 25
@@ -389,8 +385,8 @@ def test_unpicklable_exception_fails_only_its_future(impl: Any) -> None:
 # ===================================================== minipool's additions
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
-def test_unpicklable_call_fails_at_submit_naming_the_culprit(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_unpicklable_call_fails_at_submit_naming_the_culprit(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         bad_function = pool.submit(lambda: 1)
         bad_argument = pool.submit(tasks.add, 1, b=threading.Lock())
         assert bad_function.done() and bad_argument.done()  # at once, in the caller
@@ -405,8 +401,8 @@ def test_unpicklable_call_fails_at_submit_naming_the_culprit(impl: Any) -> None:
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
-def test_unpicklable_result_and_exception_are_named(impl: Any) -> None:
-    with make_pool(impl, "fork") as pool:
+def test_unpicklable_result_and_exception_are_named(impl: Any, method: str) -> None:
+    with make_pool(impl, method) as pool:
         result_error = str(pool.submit(tasks.return_lock).exception())
         exception_error = str(pool.submit(tasks.raise_error_with_lock).exception())
     assert result_error.startswith("cannot pickle the result of task process_tasks.return_lock()")
@@ -416,9 +412,9 @@ def test_unpicklable_result_and_exception_are_named(impl: Any) -> None:
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
-def test_what_the_parent_cannot_unpickle_fails_only_its_future(impl: Any) -> None:
+def test_what_the_parent_cannot_unpickle_fails_only_its_future(impl: Any, method: str) -> None:
     # The stdlib breaks the whole pool here.
-    with make_pool(impl, "fork") as pool:
+    with make_pool(impl, method) as pool:
         result_error = pool.submit(tasks.return_unloadable).exception()
         exception_error = pool.submit(tasks.raise_unloadable_error).exception()
         assert pool.submit(tasks.square, 5).result() == 25
@@ -432,8 +428,8 @@ def test_what_the_parent_cannot_unpickle_fails_only_its_future(impl: Any) -> Non
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
-def test_remote_traceback_names_the_worker(impl: Any) -> None:
-    with make_pool(impl, "fork", 1) as pool:
+def test_remote_traceback_names_the_worker(impl: Any, method: str) -> None:
+    with make_pool(impl, method, 1) as pool:
         worker_pid = pool.submit(tasks.pid).result()
         error = pool.submit(tasks.raise_value_error, "x").exception()
     assert isinstance(error.__cause__, minipool.process.RemoteTraceback)
@@ -443,8 +439,8 @@ def test_remote_traceback_names_the_worker(impl: Any) -> None:
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
-def test_initializer_failure_is_named_with_its_traceback(impl: Any) -> None:
-    with make_pool(impl, "fork", 1, initializer=tasks.failing_initializer) as pool:
+def test_initializer_failure_is_named_with_its_traceback(impl: Any, method: str) -> None:
+    with make_pool(impl, method, 1, initializer=tasks.failing_initializer) as pool:
         error = pool.submit(tasks.square, 2).exception()
     assert "The initializer process_tasks.failing_initializer failed" in str(error)
     assert "ValueError: initializer says no" in str(error)
@@ -454,10 +450,10 @@ def test_initializer_failure_is_named_with_its_traceback(impl: Any) -> None:
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("how", ["terminate_workers", "kill_workers"])
-def test_terminate_and_kill_workers(impl: Any, how: str, fork_gates: Gates) -> None:
-    pool = make_pool(impl, "fork", 1, fork_gates)
+def test_terminate_and_kill_workers(impl: Any, method: str, how: str, gates: Gates) -> None:
+    pool = make_pool(impl, method, 1, gates)
     running = pool.submit(tasks.block, 1)
-    worker_pid = fork_gates.wait_started()
+    worker_pid = gates.wait_started()
     queued = pool.submit(tasks.square, 2)
     getattr(pool, how)()
     error = running.exception()
@@ -472,8 +468,8 @@ def test_terminate_and_kill_workers(impl: Any, how: str, fork_gates: Gates) -> N
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
-def test_shutdown_from_a_callback_does_not_deadlock(impl: Any) -> None:
-    pool = make_pool(impl, "fork", 1)
+def test_shutdown_from_a_callback_does_not_deadlock(impl: Any, method: str) -> None:
+    pool = make_pool(impl, method, 1)
     future = pool.submit(tasks.square, 3)
     future.add_done_callback(lambda f: pool.shutdown(wait=True))
     assert future.result() == 9
@@ -482,8 +478,8 @@ def test_shutdown_from_a_callback_does_not_deadlock(impl: Any) -> None:
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(30)
-def test_a_callback_may_submit_more_work(impl: Any) -> None:
-    with make_pool(impl, "fork", 1) as pool:
+def test_a_callback_may_submit_more_work(impl: Any, method: str) -> None:
+    with make_pool(impl, method, 1) as pool:
         chained: list[Any] = []
         submitted = threading.Event()
 
@@ -498,8 +494,8 @@ def test_a_callback_may_submit_more_work(impl: Any) -> None:
 
 # ====================================================== interpreter exit
 EXIT_SCRIPT = """
-import {module} as futures, process_tasks
-pool = futures.ProcessPoolExecutor(2)
+import multiprocessing, {module} as futures, process_tasks
+pool = futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("{method}"))
 futures_ = [pool.submit(process_tasks.square, i) for i in range(6)]
 for f in futures_:
     f.add_done_callback(lambda f: print("result", f.result(), flush=True))
@@ -516,9 +512,11 @@ def run_script(script: str, timeout: float = 30) -> subprocess.CompletedProcess[
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("ending", ["", "pool.shutdown(wait=False)", "del pool"],
                          ids=["no-shutdown", "shutdown-no-wait", "dropped"])
-def test_interpreter_exit_completes_the_submitted_work(impl: Any, ending: str) -> None:
+def test_interpreter_exit_completes_the_submitted_work(
+        impl: Any, method: str, ending: str) -> None:
     module = "concurrent.futures" if impl.is_stdlib else "minipool"
-    done = run_script(textwrap.dedent(EXIT_SCRIPT.format(module=module, ending=ending)))
+    done = run_script(textwrap.dedent(
+        EXIT_SCRIPT.format(module=module, method=method, ending=ending)))
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.split("\n")) == sorted(
         ["", *(f"result {i * i}" for i in range(6))]), done.stderr
