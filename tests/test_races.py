@@ -8,10 +8,15 @@ point), so they run against minipool only.
 
 from __future__ import annotations
 
+import collections
+import multiprocessing
+import os
+import signal
 import threading
 import time
 from typing import Any
 
+import process_tasks as tasks
 import pytest
 
 WINDOW = 0.5  # how long the paused thread holds the door open for the other
@@ -64,4 +69,43 @@ def test_submit_racing_a_failing_initializer_loses_no_future(impl: Any) -> None:
     assert isinstance(first.exception(timeout=10), impl.BrokenThreadPool)
     if second is not None:
         assert isinstance(second.exception(timeout=10), impl.BrokenThreadPool)
+    pool.shutdown(wait=True)
+
+
+class PausingDeque(collections.deque):  # type: ignore[type-arg]
+    """A pool's pending deque that calls *on_append* before each append()."""
+
+    def __init__(self, items: Any, on_append: Any) -> None:
+        super().__init__(items)
+        self._on_append = on_append
+
+    def append(self, item: Any) -> None:
+        self._on_append()
+        super().append(item)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(30)
+def test_submit_racing_a_worker_death_loses_no_future(impl: Any) -> None:
+    # process.py, _Inbox: 1. submit() sees broken is None; 2. the dispatcher
+    # breaks the pool (here: a worker is SIGKILLed) and fails every pending
+    # item, then exits; 3. submit() appends its item, which nobody will ever
+    # take. Here submit is paused between 1 and 3 while the worker dies.
+    pool = impl.ProcessPool(1, mp_context=multiprocessing.get_context("fork"))
+    worker_pid = pool.submit(os.getpid).result()
+    running = pool.submit(tasks.block)  # never returns: the worker is killed under it
+    inbox = pool._inbox  # private: the pending deque the dispatcher reads
+
+    def kill_the_worker_now() -> None:
+        os.kill(worker_pid, signal.SIGKILL)  # step 2 may happen now, and gets WINDOW seconds:
+        time.sleep(WINDOW)  # a window held open on purpose, not a synchronisation guess
+
+    inbox.pending = PausingDeque(inbox.pending, kill_the_worker_now)
+    try:
+        raced = pool.submit(tasks.square, 3)  # step 3 comes after the pause
+    except impl.BrokenProcessPool:
+        raced = None  # also correct: the break happened first, submit refused
+    assert isinstance(running.exception(timeout=10), impl.BrokenProcessPool)
+    if raced is not None:
+        assert isinstance(raced.exception(timeout=10), impl.BrokenProcessPool)
     pool.shutdown(wait=True)
