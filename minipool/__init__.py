@@ -9,6 +9,7 @@ Where to read next (the layers, bottom up):
 * ``_future.py``   -- the Future, its states and its one transition table
 * ``_waiting.py``  -- wait() and as_completed()
 * ``_executor.py`` -- the Executor base: map() and the context manager
+* ``_exit.py``     -- how pools learn about interpreter exit and fork()
 * ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
 * ``process.py``   -- MiniProcessPool: worker processes, one channel each
 """

@@ -75,8 +75,9 @@ Guarantees / Assumptions
   only ``_worker_main`` on its own pipe, then leaves through ``os._exit``.
   User code in the task that takes such a lock (say, a logging handler's) is
   the risk the stdlib refuses ``fork`` + ``max_tasks_per_child`` for.
-* The dispatcher thread is not a daemon, and the exit hook (registered with
-  ``threading._register_atexit``, as in thread.py) closes every live pool, so
+* The dispatcher thread is not a daemon, and the exit hook (``_exit.py``,
+  shared with thread.py) closes every live pool's inbox before the
+  interpreter waits for that thread, so
   work submitted before interpreter exit completes, and then the dispatcher
   joins its workers. The dispatcher never references the pool, so a pool
   dropped without ``shutdown`` is collected and its finalizer closes it.
@@ -88,18 +89,15 @@ Guarantees / Assumptions
 
 from __future__ import annotations
 
-import atexit
 import collections
 import functools
 import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
-import os
 import pickle
 import reprlib
 import signal
-import sys
 import threading
 import traceback
 import weakref
@@ -114,6 +112,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from ._executor import Executor
+from ._exit import interpreter_is_exiting, usable_cpu_count, watch_until_exit
 from ._future import Future
 
 if TYPE_CHECKING:
@@ -662,53 +661,10 @@ def _settle(item: _WorkItem, kind: str, body: bytes, text: str, pid: Optional[in
     item.future.set_exception(error)
 
 
-# ---------------------------------------------------------- interpreter exit
-# _live_inboxes: the inbox of every pool that may still have a dispatcher.
-# Guarded by _exit_lock, as is _interpreter_exiting (set once, at exit).
-_exit_lock = threading.Lock()
-_live_inboxes: weakref.WeakSet[_Inbox] = weakref.WeakSet()
-_interpreter_exiting = False
-
-
-def _close_all_at_exit() -> None:
-    global _interpreter_exiting
-    with _exit_lock:
-        _interpreter_exiting = True
-        inboxes = list(_live_inboxes)
-    for inbox in inboxes:
-        inbox.close()  # the (non-daemon) dispatchers finish the work; exit joins them
-
-
-def _forget_the_parents_pools() -> None:
-    """In a forked child: the parent's pools are not ours to close at exit.
-
-    Without this, a forked worker leaving through multiprocessing's exit path
-    (which runs the exit hooks) would close the parent's inboxes, taking
-    their locks -- possibly held by a parent thread at the moment of the
-    fork, so held forever in the child. The lock itself is replaced for the
-    same reason.
-    """
-    global _exit_lock, _live_inboxes, _interpreter_exiting
-    _exit_lock = threading.Lock()
-    _live_inboxes = weakref.WeakSet()
-    _interpreter_exiting = False
-
-
-if hasattr(threading, "_register_atexit"):
-    threading._register_atexit(_close_all_at_exit)
-else:  # pragma: no cover - every supported Python has it
-    atexit.register(_close_all_at_exit)
-os.register_at_fork(after_in_child=_forget_the_parents_pools)
-
-
 # ------------------------------------------------------------------ the pool
 def _default_max_workers() -> int:
     """The stdlib's default for the running Python."""
-    if sys.version_info >= (3, 13):
-        cpus = os.process_cpu_count()
-    else:
-        cpus = os.cpu_count()
-    return cpus or 1
+    return usable_cpu_count()
 
 
 def _default_context(max_tasks_per_child: Optional[int]) -> BaseContext:
@@ -775,8 +731,7 @@ class MiniProcessPool(Executor):
             initargs=initargs, name=f"MiniProcessPool-{next(self._pool_numbers)}")
         # Started by the first submit; read and written under _inbox.lock.
         self._dispatcher_thread: Optional[threading.Thread] = None
-        with _exit_lock:
-            _live_inboxes.add(self._inbox)
+        watch_until_exit(self._inbox)
         # If the pool is garbage collected without shutdown, let the work finish.
         weakref.finalize(self, self._inbox.close).atexit = False
 
@@ -794,7 +749,7 @@ class MiniProcessPool(Executor):
                 raise BrokenProcessPool(inbox.broken)
             if inbox.closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            if _interpreter_exiting:
+            if interpreter_is_exiting():
                 raise RuntimeError("cannot schedule new futures after interpreter shutdown")
             if pickling_error is None:
                 inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))

@@ -38,20 +38,15 @@ Guarantees / Assumptions
 * ``queue.SimpleQueue`` is FIFO and its ``put`` never blocks, so putting the
   sentinel (even from a finalizer) cannot deadlock.
 * Worker threads are not daemons: the interpreter waits for them at exit.
-  The exit hook (registered with ``threading._register_atexit``, which runs
-  before the interpreter joins non-daemon threads -- the same hook the stdlib
-  uses) closes every live channel, so workers finish the queued work and
-  exit instead of waiting forever for more.
+  ``_exit.py`` closes every live channel before that wait, so workers finish
+  the queued work and exit instead of waiting forever for more.
 """
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import logging
-import os
 import queue
-import sys
 import threading
 import weakref
 
@@ -61,6 +56,7 @@ from concurrent.futures.thread import BrokenThreadPool as BrokenThreadPool
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from ._executor import Executor
+from ._exit import interpreter_is_exiting, usable_cpu_count, watch_until_exit
 from ._future import Future
 
 if TYPE_CHECKING:
@@ -191,52 +187,9 @@ def _work_loop(channel: _Channel, initializer: Optional[Callable[..., object]],
         channel.idle_workers.release()
 
 
-# ---------------------------------------------------------- interpreter exit
-# _live_channels: every channel whose pool may still have workers. Guarded by
-# _exit_lock, as is _interpreter_exiting (set once, by _close_all_at_exit).
-_exit_lock = threading.Lock()
-_live_channels: weakref.WeakSet[_Channel] = weakref.WeakSet()
-_interpreter_exiting = False
-
-
-def _close_all_at_exit() -> None:
-    global _interpreter_exiting
-    with _exit_lock:
-        _interpreter_exiting = True
-        channels = list(_live_channels)
-    for channel in channels:
-        channel.close()
-
-
-def _forget_parent_pools() -> None:
-    """In a child made by fork(): the parent's pools are not ours to stop.
-
-    Without this, the child's own exit would run _close_all_at_exit on the
-    parent's channels, and a channel lock that some parent thread held at
-    the moment of fork() stays locked forever in the child: the child
-    would hang at exit.
-    """
-    global _exit_lock, _live_channels, _interpreter_exiting
-    _exit_lock = threading.Lock()
-    _live_channels = weakref.WeakSet()
-    _interpreter_exiting = False
-
-
-if hasattr(threading, "_register_atexit"):
-    threading._register_atexit(_close_all_at_exit)
-else:  # pragma: no cover - every supported Python has it
-    atexit.register(_close_all_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parent_pools)
-
-
 def _default_max_workers() -> int:
     """The stdlib's default for the running Python."""
-    if sys.version_info >= (3, 13):
-        cpus = os.process_cpu_count()
-    else:
-        cpus = os.cpu_count()
-    return min(32, (cpus or 1) + 4)
+    return min(32, usable_cpu_count() + 4)
 
 
 class MiniThreadPool(Executor):
@@ -266,8 +219,7 @@ class MiniThreadPool(Executor):
         self._channel = _Channel()
         # _workers is owned by submitting threads, under self._channel.lock.
         self._workers: list[threading.Thread] = []
-        with _exit_lock:
-            _live_channels.add(self._channel)
+        watch_until_exit(self._channel)
         # If the pool is garbage collected without shutdown, stop the workers.
         weakref.finalize(self, self._channel.close).atexit = False
 
@@ -278,7 +230,7 @@ class MiniThreadPool(Executor):
                 raise BrokenThreadPool(channel.broken)
             if channel.closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            if _interpreter_exiting:
+            if interpreter_is_exiting():
                 raise RuntimeError("cannot schedule new futures after interpreter shutdown")
             future: Future[T] = Future()
             channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
