@@ -144,3 +144,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if stray:
         sys.stderr.write(f"\nstray child processes after the suite: {sorted(stray)}\n")
         session.exitstatus = 1
+
+
+# ------------------------------------------------ property suite (hypothesis)
+# Registers the hypothesis profiles (dev, ci, deep) and loads ci as the
+# default, before the hypothesis plugin applies --hypothesis-profile.
+# Everything else of the property suite lives in tests/strategies.py and
+# tests/test_prop_*.py.
+import strategies  # noqa: E402, F401
