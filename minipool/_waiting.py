@@ -33,7 +33,7 @@ thread pool).
 
 from __future__ import annotations
 
-import concurrent.futures
+import concurrent.futures  # for annotations only: AnyFuture, below (no code is borrowed)
 import threading
 import time
 from typing import Any, Iterable, Iterator, NamedTuple, Optional, TypeVar
