@@ -37,6 +37,11 @@ Guarantees / Assumptions
 ------------------------
 * ``queue.SimpleQueue`` is FIFO and its ``put`` never blocks, so putting the
   sentinel (even from a finalizer) cannot deadlock.
+* ``work_queue`` is only read with ``get()`` (block forever) or
+  ``get_nowait()``, never ``get(timeout=...)``: on Python 3.9 and 3.10 a
+  timed ``SimpleQueue.get`` on an empty queue can miss its deadline and block
+  forever if the thread is descheduled at the wrong moment (a CPython bug,
+  fixed in 3.11; ``tests/test_static_checks.py`` keeps this rule).
 * Worker threads are not daemons: the interpreter waits for them at exit.
   ``_exit.py`` closes every live channel before that wait, so workers finish
   the queued work and exit instead of waiting forever for more.

@@ -114,7 +114,11 @@ class ThreadHarness:
 
     def __init__(self, workers: int) -> None:
         self.gates = [threading.Event() for _ in range(N_GATES)]
-        self.started: dict[str, Any] = {impl: queue.SimpleQueue() for impl in IMPLS}
+        # queue.Queue, not SimpleQueue: on Python 3.9 and 3.10 SimpleQueue.get
+        # with a timeout can block forever on an empty queue when the thread is
+        # descheduled between computing and re-checking its deadline (a CPython
+        # bug, fixed in 3.11). CI on 3.10 hung here in next_started(impl, 0).
+        self.started: dict[str, Any] = {impl: queue.Queue() for impl in IMPLS}
         self.pools = {
             "stdlib": concurrent.futures.ThreadPoolExecutor(workers),
             "minipool": minipool.MiniThreadPool(workers),

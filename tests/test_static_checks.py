@@ -1,4 +1,5 @@
-"""The linters, as tests: ruff on everything, mypy --strict on the code."""
+"""The linters, as tests: ruff on everything, mypy --strict on the code, and one
+rule about the source that no linter knows."""
 
 from __future__ import annotations
 
@@ -43,3 +44,25 @@ def test_mypy_strict_finds_nothing():
 def test_users_code_type_checks_as_with_concurrent_futures():
     proc = run_tool("mypy", "--strict", "tests/typing_usage.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _timed_gets(path):
+    """Lines in *path* that call some ``.get(...)`` with ``timeout=``/``block=``."""
+    import ast
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and any(kw.arg in ("timeout", "block") for kw in node.keywords)]
+
+
+@pytest.mark.timeout(30)
+def test_library_never_calls_get_with_a_timeout():
+    # On 3.9 and 3.10, queue.SimpleQueue.get(timeout=...) can block forever on
+    # an empty queue (CPython bug, fixed in 3.11): the thread pool's
+    # work_queue must only be read with get() or get_nowait().
+    package = os.path.join(REPO, "minipool")
+    found = {name: lines for name in sorted(os.listdir(package)) if name.endswith(".py")
+             if (lines := _timed_gets(os.path.join(package, name)))}
+    assert not found, f"timed .get() calls (file: lines): {found}"
