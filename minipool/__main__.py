@@ -1,12 +1,23 @@
-"""``python -m minipool [demo [N ...]]``.
+"""``python -m minipool [COMMAND [ARGS ...]]``.
 
-With no argument: run README's ten-line example. With ``demo``: run the
-lessons of a pool (see ``minipool/demo.py``); numbers pick lessons.
+With no command: run README's ten-line example. Each command lives in its
+own module, which has a ``main(argv) -> int``:
+
+  demo         the lessons of a pool, running    (``minipool/demo.py``)
+  bench        minipool and the stdlib, side by side  (``minipool/_bench.py``)
+  conformance  the compat suite against any executor  (``minipool/_conformance.py``)
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+
+COMMANDS = {
+    "demo": "minipool.demo",
+    "bench": "minipool._bench",
+    "conformance": "minipool._conformance",
+}
 
 
 def square(n: int) -> int:
@@ -27,12 +38,12 @@ def example() -> int:
 def main(argv: list[str]) -> int:
     if not argv:
         return example()
-    if argv[0] == "demo":
-        from .demo import run_demo
-
-        return run_demo([int(n) for n in argv[1:]])
-    print(__doc__)
-    return 2
+    module_name = COMMANDS.get(argv[0])
+    if module_name is None:
+        print(__doc__)
+        return 2
+    command_main = importlib.import_module(module_name).main
+    return int(command_main(argv[1:]))
 
 
 if __name__ == "__main__":

@@ -207,3 +207,8 @@ def run_demo(only: Optional[list[int]] = None) -> int:
     failed = results.count(False)
     print(f"\n{len(results) - failed} of {len(results)} lessons held.")
     return 0 if failed == 0 else 1
+
+
+def main(argv: list[str]) -> int:
+    """``python -m minipool demo [N ...]``: numbers pick lessons."""
+    return run_demo([int(n) for n in argv])
