@@ -22,11 +22,11 @@ process pool's dispatcher thread). It has no thread of its own.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 # Deliberate borrowing: the stdlib's class, so `except BrokenProcessPool` catches ours.
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ._errors import TimeoutError
 
@@ -49,17 +49,17 @@ class WorkerCrashed(BrokenProcessPool):
     ``attempts`` (how many times the task was started).
     """
 
-    def __init__(self, message: str, task: str, pid: Optional[int], exitcode: Optional[int],
-                 signal_name: Optional[str], attempts: int) -> None:
-        super().__init__(message, task, pid, exitcode, signal_name, attempts)
+    def __init__(self, message: str, *, task: str, pid: Optional[int],
+                 exitcode: Optional[int], signal_name: Optional[str], attempts: int) -> None:
+        super().__init__(message)
         self.task = task
         self.pid = pid
         self.exitcode = exitcode
         self.signal_name = signal_name
         self.attempts = attempts
 
-    def __str__(self) -> str:
-        return str(self.args[0])
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), self.args[0], vars(self)))
 
 
 class TaskTimeout(TimeoutError):
@@ -71,14 +71,21 @@ class TaskTimeout(TimeoutError):
     in a thread pool the thread runs on and its result is discarded.
     """
 
-    def __init__(self, message: str, task: str, limit: float, worker: Optional[WorkerId]) -> None:
-        super().__init__(message, task, limit, worker)
+    def __init__(self, message: str, *, task: str, limit: float,
+                 worker: Optional[WorkerId]) -> None:
+        super().__init__(message)
         self.task = task
         self.limit = limit
         self.worker = worker
 
-    def __str__(self) -> str:
-        return str(self.args[0])
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), self.args[0], vars(self)))
+
+
+def _rebuild(cls: Any, message: str, attributes: dict[str, Any]) -> BaseException:
+    """Unpickle a WorkerCrashed or TaskTimeout (their attributes are keyword-only)."""
+    error: BaseException = cls(message, **attributes)
+    return error
 
 
 # ----------------------------------------------------------------- options
