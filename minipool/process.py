@@ -130,9 +130,10 @@ __all__ = ["BrokenProcessPool", "MiniProcessPool", "ProcessPoolExecutor", "Remot
 LOGGER = logging.getLogger("minipool")
 
 _STOP = b""  # the stop message: a worker that receives it exits
-# survive_crashes only: a worker says it is about to run the call it received,
-# so a task whose worker died before this message never ran and can be sent
-# again. (Not a pickle: every pickle starts with b"\x80".)
+# survive_crashes and task_timeout only: a worker says it is about to run the
+# call it received. A task whose worker died before this message never ran
+# and can be sent again; a task's deadline counts from this message. (Not a
+# pickle: every pickle starts with b"\x80".)
 _STARTED = b"s"
 # How many times a task is handed again to a new worker after its worker died
 # before starting it (a worker that dies in its initializer each time must not
@@ -567,7 +568,7 @@ class _Dispatcher:
             worker.channel_open = False  # it died mid-reply; its sentinel will tell
             return
         if data == _STARTED:
-            worker.task_started = True
+            self._note_started(worker)
             return
         kind, body, text = pickle.loads(data)
         if kind == "initializer failed":
@@ -665,17 +666,23 @@ class _Dispatcher:
     def configure(self, options: _Options) -> None:
         """Take the pool's extras. Call before the dispatcher thread exists."""
         self.options = options
-        self.announce_start = options.survive_crashes
+        # A task's deadline counts from its start, not from when it was
+        # handed out (a spawned worker may still be starting up then).
+        self.announce_start = options.survive_crashes or options.task_timeout is not None
         if options.tracks:
             self.tracker = _Tracker(options.on_task_done, options.on_worker_exit)
 
     def _note_handed_out(self, worker: _Worker, item: _WorkItem) -> None:
         assert self.options is not None
         worker.task_started = False
-        if self.options.task_timeout is not None:
-            worker.deadline = time.monotonic() + self.options.task_timeout
         if self.tracker is not None and worker.pid is not None:
             self.tracker.task_started(item.future, worker.pid, item.describe())
+
+    def _note_started(self, worker: _Worker) -> None:
+        """The worker said _STARTED: its task is running now."""
+        worker.task_started = True
+        if self.options is not None and self.options.task_timeout is not None:
+            worker.deadline = time.monotonic() + self.options.task_timeout
 
     def _note_reply(self, worker: _Worker) -> None:
         worker.deadline = None
