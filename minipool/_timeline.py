@@ -113,7 +113,7 @@ class PoolStats:
 
 @dataclass
 class _WorkerState:
-    task: Optional[str] = None
+    task: Optional[Callable[[], str]] = None  # describes the running call
     tasks_done: int = 0
 
 
@@ -137,7 +137,9 @@ class _Tracker:
             self._queued += 1
         future.add_done_callback(self._task_done)  # first callback: runs before the user's
 
-    def task_started(self, future: Future[Any], worker: WorkerId, task: str) -> None:
+    def task_started(self, future: Future[Any], worker: WorkerId,
+                     task: Callable[[], str]) -> None:
+        """*task* describes the call; it is called only if someone asks (stats())."""
         timeline = future.timeline
         assert timeline is not None
         timeline.started = time.monotonic()
@@ -197,8 +199,10 @@ class _Tracker:
     # ---------------------------------------------------------- snapshot
     def snapshot(self) -> PoolStats:
         with self._lock:
-            workers = tuple(WorkerStats(worker, state.task, state.tasks_done)
-                            for worker, state in self._workers.items())
+            workers = tuple(
+                WorkerStats(worker, None if state.task is None else state.task(),
+                            state.tasks_done)
+                for worker, state in self._workers.items())
             return PoolStats(submitted=self._submitted, queued=self._queued,
                              running=self._running, done=self._done, failed=self._failed,
                              cancelled=self._cancelled, workers=workers)

@@ -22,7 +22,9 @@ How a deadline flows::
                                        skipped when it reaches the top
 
 ``_condition`` guards ``_heap``, ``_live`` and ``_thread``; it is notified by
-``add`` (maybe an earlier deadline) and ``discard`` (maybe nothing is left).
+``add`` when the new deadline is the earliest, and by ``discard`` when no
+live deadline is left (so the thread exits). Other changes need no wake-up:
+the thread re-checks the heap whenever its wait ends.
 ``_thread`` is None exactly when no watchdog thread is running or about to
 exit; the thread clears it, under the lock, in the same step in which it
 decides to exit, so an ``add`` never relies on a thread that is leaving.
@@ -55,18 +57,23 @@ class _Watchdog:
         """Run *action* in the watchdog thread after *delay* s, unless discarded first."""
         with self._condition:
             key = next(self._keys)
-            heapq.heappush(self._heap, (time.monotonic() + delay, key, action))
+            deadline = time.monotonic() + delay
+            earliest = not self._heap or deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (deadline, key, action))
             self._live.add(key)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
-            self._condition.notify()
+            elif earliest:
+                self._condition.notify()  # it sleeps until a later deadline: wake it
             return key
 
     def discard(self, key: int) -> None:
         with self._condition:
             self._live.discard(key)
-            self._condition.notify()
+            self._drop_discarded_heads()  # keeps the heap small on a busy pool
+            if not self._live:
+                self._condition.notify()  # nothing left: let the thread exit now
 
     def join(self) -> None:
         """Wait for the watchdog thread, if any, to exit (it does once nothing is live)."""
@@ -86,8 +93,7 @@ class _Watchdog:
         """Block until a live deadline passes (its action) or none is left (None)."""
         with self._condition:
             while True:
-                while self._heap and self._heap[0][1] not in self._live:
-                    heapq.heappop(self._heap)  # discarded: its task ended in time
+                self._drop_discarded_heads()
                 if not self._heap:
                     self._thread = None
                     return None
@@ -98,3 +104,8 @@ class _Watchdog:
                     self._live.discard(key)
                     return action
                 self._condition.wait(remaining)
+
+    def _drop_discarded_heads(self) -> None:
+        """Pop the earliest entries whose task ended in time. Call with the lock held."""
+        while self._heap and self._heap[0][1] not in self._live:
+            heapq.heappop(self._heap)

@@ -44,6 +44,19 @@ How a death is seen::
          the dead worker was running, its pid and its exit code or signal;
          later submit() raises the same error.
 
+A pool configured with ``survive_crashes`` or ``task_timeout`` (``configure``;
+see _extras.py, docs/crash-survival.md and docs/task-timeout.md) takes
+another way at the last step::
+
+    the worker sends _STARTED before each call (a tiny message; only then)
+    _kill_overdue_workers(): a task past its deadline -> its worker is killed
+    worker ends -> _on_exit(worker) -> _on_unexpected_exit(worker)
+      worker.timed_out     -> _fail_timed_out_task: TaskTimeout, pool goes on
+      survive_crashes      -> _survive_crash: the task goes to put_back (it
+                              never started, or crash_retries are left) or
+                              fails with WorkerCrashed; the pool goes on
+      otherwise            -> _break_pool, as above
+
 Why one channel per worker: a ``multiprocessing.Queue`` shared by all workers
 has a lock; a worker killed while holding it (mid-read or mid-write) wedges
 every other worker. Here a worker only ever touches its own pipe, so a death
@@ -70,6 +83,8 @@ Guarantees / Assumptions
 * A worker runs one task at a time and only the dispatcher writes to its
   pipe, and only when it is idle, so pipe traffic is strict request/reply:
   neither side can be blocked writing while the other is blocked writing.
+  (A configured pool's worker writes ``_STARTED`` before its reply: one
+  byte, which always fits in the pipe's buffer, so it cannot block either.)
 * A forked worker inherits copies of the parent's locks (possibly held by
   another thread at the moment of the fork). It never takes them: it runs
   only ``_worker_main`` on its own pipe, then leaves through ``os._exit``.
@@ -676,7 +691,7 @@ class _Dispatcher:
         assert self.options is not None
         worker.task_started = False
         if self.tracker is not None and worker.pid is not None:
-            self.tracker.task_started(item.future, worker.pid, item.describe())
+            self.tracker.task_started(item.future, worker.pid, item.describe)
 
     def _note_started(self, worker: _Worker) -> None:
         """The worker said _STARTED: its task is running now."""

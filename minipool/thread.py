@@ -22,6 +22,12 @@ How a task flows::
       -> done callbacks run right here, in the worker thread
     channel.idle_workers.release()   # "I am free": the next submit reuses me
 
+A pool configured with ``configure(...)`` (see _extras.py) puts a
+``_ConfiguredWorkItem`` on the same queue instead: its ``run`` gives back the
+item's ``_PendingLimit`` place, records the timeline, registers a deadline
+with the pool's ``_Watchdog`` (task_timeout) and runs the call in a copied
+context (copy_context), around the same steps.
+
 Workers and the pool share only a ``_Channel`` (the queue, the idle count,
 the lock and the flags); a worker never holds a reference to the pool, so a
 pool that is dropped without ``shutdown`` is garbage collected, and its
@@ -208,7 +214,7 @@ class _ConfiguredWorkItem(_WorkItem):
             return  # cancelled while it waited in the queue
         worker = threading.current_thread().name
         if self.tracker is not None:
-            self.tracker.task_started(self.future, worker, self.describe())
+            self.tracker.task_started(self.future, worker, self.describe)
         deadline = None
         if self.watchdog is not None and self.task_timeout is not None:
             deadline = self.watchdog.add(self.task_timeout, self._time_out_action(worker))
@@ -242,10 +248,11 @@ class _ConfiguredWorkItem(_WorkItem):
             pass  # it timed out: its result is discarded, as documented
 
     def _time_out_action(self, worker: str) -> Callable[[], None]:
-        future, task, limit = self.future, self.describe(), self.task_timeout
+        future, limit = self.future, self.task_timeout
         assert limit is not None
 
         def time_out() -> None:  # runs in the watchdog thread
+            task = self.describe()
             error = TaskTimeout(
                 f"task {task} ran longer than its task_timeout of {limit} s in thread "
                 f"{worker}; a thread cannot be stopped: it runs on, and its eventual "
