@@ -59,7 +59,9 @@ class WorkerCrashed(BrokenProcessPool):
         self.attempts = attempts
 
     def __reduce__(self) -> Any:
-        return (_rebuild, (type(self), self.args[0], vars(self)))
+        fields = {name: getattr(self, name)
+                  for name in ("task", "pid", "exitcode", "signal_name", "attempts")}
+        return (_rebuild, (type(self), self.args[0], fields))
 
 
 class TaskTimeout(TimeoutError):
@@ -79,7 +81,8 @@ class TaskTimeout(TimeoutError):
         self.worker = worker
 
     def __reduce__(self) -> Any:
-        return (_rebuild, (type(self), self.args[0], vars(self)))
+        fields = {name: getattr(self, name) for name in ("task", "limit", "worker")}
+        return (_rebuild, (type(self), self.args[0], fields))
 
 
 def _rebuild(cls: Any, message: str, attributes: dict[str, Any]) -> BaseException:

@@ -189,3 +189,15 @@ def test_configure_returns_the_pool() -> None:
     pool = minipool.MiniThreadPool(1)
     assert pool.configure(timeline=True) is pool
     pool.shutdown()
+
+
+def test_the_extras_errors_pickle_with_their_attributes() -> None:
+    import pickle
+
+    crashed = minipool.WorkerCrashed("m", task="t()", pid=1, exitcode=-9,
+                                     signal_name="SIGKILL", attempts=2)
+    timeout = minipool.TaskTimeout("m", task="t()", limit=1.5, worker="w")
+    crashed2, timeout2 = pickle.loads(pickle.dumps((crashed, timeout)))
+    assert (str(crashed2), crashed2.pid, crashed2.signal_name, crashed2.attempts) == (
+        "m", 1, "SIGKILL", 2)
+    assert (str(timeout2), timeout2.limit, timeout2.worker) == ("m", 1.5, "w")
