@@ -83,8 +83,8 @@ Guarantees / Assumptions
 * A worker runs one task at a time and only the dispatcher writes to its
   pipe, and only when it is idle, so pipe traffic is strict request/reply:
   neither side can be blocked writing while the other is blocked writing.
-  (A configured pool's worker writes ``_STARTED`` before its reply: one
-  byte, which always fits in the pipe's buffer, so it cannot block either.)
+  (A configured pool's worker writes ``_STARTED`` before its reply: a few
+  bytes, which always fit in the pipe's buffer, so it cannot block either.)
 * A forked worker inherits copies of the parent's locks (possibly held by
   another thread at the moment of the fork). It never takes them: it runs
   only ``_worker_main`` on its own pipe, then leaves through ``os._exit``.
@@ -154,6 +154,7 @@ _STARTED = b"s"
 # before starting it (a worker that dies in its initializer each time must not
 # make the dispatcher loop forever).
 _MAX_UNSTARTED_RETRIES = 3
+
 
 def _describe_exit(exitcode: Optional[int]) -> str:
     if exitcode is None:
