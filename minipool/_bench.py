@@ -6,6 +6,7 @@ Usage::
     python -m minipool bench --quick      # smaller sizes, fewer rounds (< 60 s)
     python -m minipool bench --smoke      # tiny sizes, one round: "does it work" (CI)
     python -m minipool bench --json       # the same numbers, as JSON on stdout
+    python -m minipool bench --markdown   # a table for docs/performance.md
     python -m minipool bench --only process   # workloads whose key contains "process"
 
 How it measures
@@ -418,6 +419,21 @@ def format_row(row: dict[str, Any]) -> list[str]:
     return lines
 
 
+def markdown_table(report: dict[str, Any]) -> str:
+    """The report as docs/performance.md's table (ratios to the stdlib's median)."""
+    lines = ["| workload | stdlib | minipool | ratio | target | mp.Pool / ThreadPool |",
+             "|---|---|---|---|---|---|"]
+    for row in report["workloads"]:
+        unit, median = row["unit"], row["median"]
+        refs = [f"{impl} {ratio:.2f}" for impl, ratio in row["ratio"].items()
+                if impl != MINIPOOL and ratio is not None]
+        ratio = row["ratio"][MINIPOOL]
+        lines.append(f"| {row['title']} | {format_figure(median[STDLIB], unit)} "
+                     f"| {format_figure(median[MINIPOOL], unit)} | **{ratio:.2f}** "
+                     f"| {row['target'] or '-'} | {', '.join(refs) or '-'} |")
+    return "\n".join(lines)
+
+
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -441,7 +457,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="run the workloads whose key contains this (repeatable)")
     parser.add_argument("--no-references", action="store_true",
                         help="skip the multiprocessing.Pool / ThreadPool rows")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output.add_argument("--markdown", action="store_true",
+                        help="print a markdown table at the end")
     return parser.parse_args(argv)
 
 
@@ -480,6 +499,8 @@ def main(argv: list[str]) -> int:
         print()
     else:
         print(f"\nload average after: {info['loadavg_after']}")
+    if args.markdown:
+        print("\n" + markdown_table({"machine": info, "workloads": rows}))
     return 0
 
 
