@@ -14,7 +14,8 @@ How a completion reaches the waiting thread::
       -> done callbacks run
          -> _Completions.__call__(future)  --->  _Completions.take(timeout)
             appends to _finished,                 sleeps on _changed until
-            _changed.notify()                     _finished is non-empty
+            _changed.notify() once enough         _finished holds enough
+            have finished                         (_Completions._wanted)
 
 Each call of ``wait``/``as_completed`` makes one ``_Completions`` and registers
 it on every unfinished future with the public ``add_done_callback``. That is
@@ -64,22 +65,40 @@ class _Completions:
 
     Written by finishing threads (through the done callback), read by the
     waiting thread.
+
+    Speed: the waiting thread says how many completions it needs before it
+    can return (``take``'s *wanted*: all of them for ALL_COMPLETED, one for
+    FIRST_COMPLETED and as_completed), and is woken only then -- or at the
+    first exception, with *wake_on_exception* (FIRST_EXCEPTION). Waking it
+    for every completion cost a thread switch per future: with 50k futures
+    under ALL_COMPLETED, 50k switches for one return (the stdlib's waiters
+    count down the same way).
     """
 
-    def __init__(self) -> None:
-        # _changed guards _finished; notified each time a future is appended.
+    def __init__(self, wake_on_exception: bool = False) -> None:
+        # _changed guards _finished and _wanted; notified when _finished
+        # reaches _wanted, or when a future raised and wake_on_exception.
         self._changed = threading.Condition(threading.Lock())
         self._finished: list[Any] = []
+        self._wanted = 1
+        self._wake_on_exception = wake_on_exception
 
     def __call__(self, future: Any) -> None:
+        raised = self._wake_on_exception and _raised(future)
         with self._changed:
             self._finished.append(future)
-            self._changed.notify()
+            if raised or len(self._finished) >= self._wanted:
+                self._changed.notify()
 
-    def take(self, timeout: Optional[float]) -> list[Any]:
-        """Wait up to *timeout* for completions; return them (maybe none)."""
+    def take(self, timeout: Optional[float], wanted: int = 1) -> list[Any]:
+        """Wait up to *timeout* for *wanted* completions; return those that came.
+
+        Returns early (maybe with fewer) on timeout, or on an exception with
+        *wake_on_exception*.
+        """
         with self._changed:
-            if not self._finished:
+            if len(self._finished) < wanted:
+                self._wanted = wanted
                 self._changed.wait(timeout)
             finished, self._finished = self._finished, []
             return finished
@@ -133,11 +152,12 @@ def wait(
     if _can_return(done, not_done, return_when):
         return DoneAndNotDoneFutures(done, not_done)
 
-    completions = _Completions()
+    completions = _Completions(wake_on_exception=return_when == FIRST_EXCEPTION)
     _listen(not_done, completions)
     try:
         while not _can_return(done, not_done, return_when):
-            finished = completions.take(_seconds_left(deadline))
+            wanted = 1 if return_when == FIRST_COMPLETED else len(not_done)
+            finished = completions.take(_seconds_left(deadline), wanted)
             if not finished and deadline is not None and time.monotonic() >= deadline:
                 break
             done.update(finished)

@@ -20,7 +20,7 @@ How a task flows::
       v
     future.set_result(value) / future.set_exception(exc)
       -> done callbacks run right here, in the worker thread
-    channel.idle_workers.release()   # "I am free": the next submit reuses me
+    channel.idle_workers.append(None)   # "I am free": the next submit reuses me
 
 A pool configured with ``configure(...)`` (see _extras.py) puts a
 ``_ConfiguredWorkItem`` on the same queue instead: its ``run`` gives back the
@@ -55,6 +55,7 @@ Guarantees / Assumptions
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import itertools
 import logging
@@ -130,9 +131,16 @@ class _Channel:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.work_queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
-        # Released by a worker each time it becomes free; acquired (without
-        # blocking) by submit to claim a free worker instead of starting one.
-        self.idle_workers = threading.Semaphore(0)
+        # One token per free worker: a worker appends one each time it becomes
+        # free; submit pops one (never blocking) to claim a free worker instead
+        # of starting a new one.
+        # Speed: a deque, not a threading.Semaphore. append() and pop() are
+        # single C calls, atomic under the GIL (and locked per object on
+        # free-threaded builds), so submit and the workers share no lock
+        # here. A Semaphore is a Condition and a counter in Python code:
+        # about 1.2 us per task for release + acquire(timeout=0), and a lock
+        # that submit and every worker contend for.
+        self.idle_workers: collections.deque[None] = collections.deque()
         self.closed = False  # set once, by close(); owned by `lock`
         self.broken: Optional[str] = None  # set once, by a failing initializer
         # Set by configure(max_pending=...): closed with the channel, so that
@@ -282,7 +290,7 @@ def _work_loop(channel: _Channel, initializer: Optional[Callable[..., object]],
             return
         item.run()
         del item  # do not keep the finished call's arguments alive while idle
-        channel.idle_workers.release()
+        channel.idle_workers.append(None)
 
 
 def _default_max_workers() -> int:
@@ -343,8 +351,11 @@ class MiniThreadPool(Executor):
 
     def _start_worker_unless_one_is_idle(self) -> None:
         """Call with the channel's lock held."""
-        if self._channel.idle_workers.acquire(timeout=0):
+        try:
+            self._channel.idle_workers.pop()
             return  # a free worker will take the item
+        except IndexError:
+            pass
         if len(self._workers) >= self._max_workers:
             return  # all busy: the item waits for the first to finish
         worker = threading.Thread(

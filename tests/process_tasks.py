@@ -223,3 +223,14 @@ class Gates:
         for end in (self._reader, self._writer, self._gate_reader, self._gate_writer,
                     self._doom_reader, self._doom_writer):
             end.close()
+
+
+# ------------------------------------------- map's automatic chunks (perf)
+def square_or_raise_if_negative(x: int) -> int:
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return x * x
+
+
+def lock_if_negative(x: int) -> Any:
+    return threading.Lock() if x < 0 else x

@@ -218,6 +218,45 @@ def test_map_raises_a_calls_exception_at_its_position(impl: Any, method: str) ->
             next(failing)
 
 
+# map() with the default chunksize sends minipool's calls in automatic chunks
+# (over 4 calls per worker): what a caller sees must not change. 100 calls on
+# 2 workers make chunks of 13 calls; the bad one is in the middle of one.
+@pytest.mark.timeout(60)
+def test_map_default_chunksize_raises_a_calls_exception_at_its_position(
+        impl: Any, method: str) -> None:
+    inputs = [-x if x == 37 else x for x in range(100)]
+    with make_pool(impl, method) as pool:
+        results = pool.map(tasks.square_or_raise_if_negative, inputs)
+        assert [next(results) for _ in range(37)] == [x * x for x in range(37)]
+        with pytest.raises(ValueError, match="negative: -37") as raised:
+            next(results)
+        assert "RemoteTraceback" in type(raised.value.__cause__).__name__
+        assert "square_or_raise_if_negative" in str(raised.value.__cause__)
+
+
+@pytest.mark.timeout(60)
+def test_map_default_chunksize_fails_an_unpicklable_argument_at_its_position(
+        impl: Any, method: str) -> None:
+    inputs: list[Any] = list(range(100))
+    inputs[50] = threading.Lock()
+    with make_pool(impl, method) as pool:
+        results = pool.map(tasks.identity, inputs)
+        assert [next(results) for _ in range(50)] == list(range(50))
+        with pytest.raises((TypeError, pickle.PicklingError)):
+            next(results)
+
+
+@pytest.mark.timeout(60)
+def test_map_default_chunksize_fails_an_unpicklable_result_at_its_position(
+        impl: Any, method: str) -> None:
+    inputs = [-x if x == 20 else x for x in range(100)]
+    with make_pool(impl, method) as pool:
+        results = pool.map(tasks.lock_if_negative, inputs)
+        assert [next(results) for _ in range(20)] == list(range(20))
+        with pytest.raises((TypeError, pickle.PicklingError)):
+            next(results)
+
+
 @pytest.mark.timeout(30)
 def test_map_timeout(impl: Any, method: str, gates: Gates) -> None:
     with make_pool(impl, method, 1, gates) as pool:

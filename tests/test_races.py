@@ -109,3 +109,30 @@ def test_submit_racing_a_worker_death_loses_no_future(impl: Any) -> None:
     if raced is not None:
         assert isinstance(raced.exception(timeout=10), impl.BrokenProcessPool)
     pool.shutdown(wait=True)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(20)
+def test_result_timing_out_as_the_future_finishes_returns_the_result(impl: Any) -> None:
+    # _future.py, _wait_until_done: 1. the sleeper's timed acquire gives up;
+    # 2. before the waiter takes _condition back, the future is made done;
+    # 3. the waiter takes _condition back. Here the test holds _condition
+    # (re-entrant, so it can set the result itself) across 1 and 2.
+    future = impl.futures.Future()
+    outcome: list[Any] = []
+
+    def wait_for_result() -> None:
+        try:
+            outcome.append(future.result(timeout=0.05))
+        except BaseException as exc:  # a broken version raises AttributeError here
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_for_result)
+    waiter.start()
+    while not future._sleepers:  # private: the waiter is asleep in result()
+        time.sleep(0.001)
+    with future._condition:  # private: the lock the waiter must take back
+        time.sleep(WINDOW)  # a window held open on purpose: the 0.05 s timeout expires in it
+        future.set_result(42)  # step 2, while the timed-out waiter waits for the lock
+    waiter.join(timeout=10)
+    assert outcome == [42]
