@@ -87,3 +87,10 @@ def test_qualified_names_in_docs_resolve_to_real_functions(page: str) -> None:
     assert len(names) >= 10, f"{page} should name the functions it walks through"
     missing = sorted({name for name in names if not _resolves(name)})
     assert not missing, f"{page} names what minipool does not have: {missing}"
+
+
+def test_design_module_map_lists_every_module() -> None:
+    design = (ROOT / "docs" / "design.md").read_text()
+    module_map = design[design.index("## The module map"):]
+    missing = [m.name for m in MODULES if f"| `{m.name}` |" not in module_map]
+    assert not missing, f"docs/design.md's module map lacks {missing}"
