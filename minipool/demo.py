@@ -89,6 +89,7 @@ class Span:
     thread: str
     start: float
     end: float
+    cpu: float = 0.0  # CPU seconds this thread used during the span (CPU-bound tasks)
 
 
 def _span(kind: str, label: str, start: float) -> Span:
@@ -148,9 +149,11 @@ def spin(iterations: int) -> int:
 
 def cpu_task(n: int, iterations: int) -> TaskReturn:
     """A CPU-bound task: *iterations* rounds of arithmetic, then n squared."""
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), time.thread_time()
     spin(iterations)
-    return n * n, [_span("task", str(n), start)]
+    span = _span("task", str(n), start)
+    span.cpu = time.thread_time() - cpu_start
+    return n * n, [span]
 
 
 def _task_spans(futures: Sequence[concurrent.futures.Future[TaskReturn]]) -> list[Span]:
@@ -481,21 +484,33 @@ def exp_io_bound(setup: Setup) -> Outcome:
         os.getpid(), runs, checks=_callbacks_checks(p_spans, t_spans))
 
 
-def _calibrate(target_seconds: float) -> int:
-    """How many spin() rounds take about *target_seconds* here, now."""
-    probe = 100_000
-    start = time.perf_counter()
+def _cores_used(spans: Sequence[Span]) -> float:
+    """How many cores' worth of CPU the tasks got while they ran, together."""
+    tasks = _of_kind(spans, "task")
+    wall = max(s.end for s in tasks) - min(s.start for s in tasks)
+    return sum(s.cpu for s in tasks) / max(wall, 1e-9)
+
+
+def _calibrate(target_cpu_seconds: float) -> int:
+    """How many spin() rounds take *target_cpu_seconds* of CPU time here."""
+    probe = 400_000
+    start = time.thread_time()
     spin(probe)
-    took = max(time.perf_counter() - start, 1e-6)
-    return max(1_000, int(probe * target_seconds / took))
+    took = max(time.thread_time() - start, 1e-6)
+    return max(1_000, int(probe * target_cpu_seconds / took))
+
+
+def _cpu_note(got: float, assumed: float, load: float, cores: int) -> str:
+    note = f"the tasks got {got:.2f} cores' worth of CPU; the theory assumes {assumed:g}"
+    if load >= cores:
+        note += f" -- the machine is busy (load average {load:.1f} on {cores} cores)"
+    return note
 
 
 def exp_cpu_bound(setup: Setup) -> Outcome:
     u = setup.unit
     iterations = _calibrate(5 * u)
-    start = time.monotonic()
-    cpu_task(0, iterations)
-    c = time.monotonic() - start  # one task, alone, measured under today's load
+    c = cpu_task(0, iterations)[1][0].cpu  # CPU seconds of one task (5 units, about)
     cores = usable_cpu_count()
     sharing = min(POOL_SIZE, cores)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -503,23 +518,25 @@ def exp_cpu_bound(setup: Setup) -> Outcome:
         setup, setup.pools.ThreadPool(POOL_SIZE), cpu_task, iterations)
     pool = _warm_process_pool(setup)
     p_spans, p_t0, p_measured = _four_tasks_with_callbacks(setup, pool, cpu_task, iterations)
-    busy = (f"the machine was busy (load average {load:.1f} on {cores} cores); this"
-            " prediction assumes the cores are free" if load >= cores else "")
+    threads_got, processes_got = _cores_used(t_spans), _cores_used(p_spans)
     threads_predicted = 4 * c + u
     processes_predicted = 4 * c / sharing + 4 * u
     runs = [
         Run("4 CPU tasks + 1-unit callbacks, 4 threads", t_spans, t_t0, t_measured,
             threads_predicted, setup.tolerance(threads_predicted, cpu=True),
-            f"one GIL: the 4 tasks (c = {c:.2f} s each, measured alone) take turns on one"
-            f" core and end together at 4c; the callbacks sleep side by side (1 unit)",
+            f"one GIL: the 4 tasks (c = {c:.2f} s of CPU each) take turns on one core and"
+            " end together at 4c; then the callbacks sleep side by side (1 unit)",
             "20 + 4 = 24 s (it counts the callbacks one after another;"
-            " they sleep, so in a thread pool they overlap)", note=busy),
+            " they sleep, so in a thread pool they overlap)",
+            note=_cpu_note(threads_got, 1, load, cores)),
         Run(f"4 CPU tasks + 1-unit callbacks, 4 processes on {cores} cores", p_spans,
             p_t0, p_measured, processes_predicted,
             setup.tolerance(processes_predicted, cpu=True),
-            f"4 tasks of c = {c:.2f} s share {sharing} usable cores and end together at"
-            f" 4c/{sharing}; then the parent runs the 4 callbacks one after another (4 units)",
-            "5 + 4 = 9 s -- on 4 cores; with fewer, the tasks share them", note=busy),
+            f"4 tasks of c = {c:.2f} s of CPU share {sharing} free cores and end together"
+            f" at 4c/{sharing}; then the parent runs the 4 callbacks one after another"
+            " (4 units)",
+            "5 + 4 = 9 s -- on 4 cores; with fewer, the tasks share them",
+            note=_cpu_note(processes_got, sharing, load, cores)),
     ]
     return Outcome(
         "cpu-bound", "CPU-bound work: threads vs processes",
@@ -532,8 +549,9 @@ def exp_cpu_bound(setup: Setup) -> Outcome:
             "process pool: every task ran in a worker process":
                 all(s.pid != os.getpid() for s in _of_kind(p_spans, "task")),
         },
-        facts={"task_seconds_alone": c, "usable_cores": cores, "load_average": load,
-               "iterations": iterations})
+        facts={"cpu_seconds_per_task": c, "usable_cores": cores, "load_average": load,
+               "iterations": iterations, "cores_the_threads_got": threads_got,
+               "cores_the_processes_got": processes_got})
 
 
 # ------------------------------------------------------- the echo server
