@@ -72,8 +72,8 @@ QUICK_UNIT = 0.01  # the same, in --quick mode (tests)
 POOL_SIZE = 4  # the tutorial's ProcessPoolExecutor(4) / ThreadPoolExecutor(4)
 ECHO_CLIENTS = 40  # concurrent clients of the echo server (--quick: ECHO_CLIENTS_QUICK)
 ECHO_CLIENTS_QUICK = 20
-WIDTH = 54  # columns of a timeline
-LANE_LABEL = 38  # columns of a lane's name
+WIDTH = 52  # columns of a timeline (a multiple of 4: the scale has 4 steps)
+LANE_LABEL = 42  # columns of a lane's name
 SLEEP_TOLERANCE = (0.10, 0.15)  # (fraction of the prediction, seconds) for sleeping work
 CPU_TOLERANCE = (0.30, 0.15)  # the same for CPU-bound work, which other programs slow down
 
@@ -779,8 +779,9 @@ def draw_timeline(run: Run, main_pid: int, colour: bool = False) -> list[str]:
                 _paint(text, kinds, span, column)
         name = _lane_name(pid, thread, main_pid)[:LANE_LABEL]
         lines.append(f"  {name:<{LANE_LABEL}}|{_coloured(text, kinds, colour)}|")
-    ticks = "+" + ("-" * (WIDTH // 4 - 1) + "+") * 4
-    scale = "".join(f"{total * q / 4:<{WIDTH // 4}.2f}" for q in range(4))
+    # Cell i is at offset i + 1 (after the "|"), so quarter q of the time is at 1 + q*W/4.
+    ticks = " +" + ("-" * (WIDTH // 4 - 1) + "+") * 4
+    scale = " " + "".join(f"{total * q / 4:<{WIDTH // 4}.2f}" for q in range(4))
     lines.append(f"  {'':<{LANE_LABEL}}{ticks}")
     lines.append(f"  {'seconds':<{LANE_LABEL}}{scale}{total:.2f}")
     return lines
