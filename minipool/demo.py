@@ -225,22 +225,24 @@ IMPLS = {
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
+    """What every experiment of one ``demo`` command shares."""
+
     pools: Pools
     unit: float  # seconds per tutorial second
-    quick: bool
+    quick: bool  # --quick: the unit is QUICK_UNIT and totals are not judged
 
     def tolerance(self, predicted: float, cpu: bool = False) -> float:
+        """How far (seconds) a measured total may be from *predicted* and still agree."""
         fraction, seconds = CPU_TOLERANCE if cpu else SLEEP_TOLERANCE
         return fraction * predicted + seconds
-
-    def units(self, seconds: float) -> str:
-        return f"{seconds / self.unit:.3g} units"
 
 
 def _warm_process_pool(setup: Setup, workers: int = POOL_SIZE) -> Any:
     """A process pool whose workers are already up (so starting them is not timed).
 
-    Under ``fork`` both implementations start every worker at the first submit.
+    Under ``fork`` (Linux's default up to Python 3.13) both implementations
+    start every worker at the first submit; under ``spawn`` and ``forkserver``
+    only as work needs them, so there the later starts are timed too.
     """
     pool = setup.pools.ProcessPool(workers)
     pool.submit(int).result()
@@ -296,7 +298,7 @@ def exp_submit(setup: Setup) -> Outcome:
             f"at most {POOL_SIZE} processes ran the 10 tasks":
                 len({s.pid for s in tasks}) <= POOL_SIZE,
         },
-        facts={"submit_loop_seconds": submit_loop.end - submit_loop.start})
+        facts={"submit_loop_milliseconds": 1000 * (submit_loop.end - submit_loop.start)})
 
 
 def exp_result_in_loop(setup: Setup) -> Outcome:

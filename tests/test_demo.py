@@ -212,3 +212,17 @@ def test_list_schedule_gives_the_tutorials_figures() -> None:
     assert demo._list_schedule([n for n in range(1, 11)], 4) == 18
     assert demo._list_schedule([5] * 10, 4) == 15
     assert demo._list_schedule([6] * 10, 4) == 18
+
+
+@pytest.mark.timeout(10)
+def test_timeline_is_coloured_only_when_asked() -> None:
+    spans = [demo.Span("task", "1", 200, "MainThread", 0.0, 1.0),
+             demo.Span("handle", "c1", 100, "MainThread", 1.0, 2.0)]
+    run = demo.Run("t", spans, t0=0.0, measured=2.0, predicted=2.0, tolerance=1.0,
+                   theory="", tutorial="")
+    plain = "\n".join(demo.draw_timeline(run, main_pid=100))
+    coloured = "\n".join(demo.draw_timeline(run, main_pid=100, colour=True))
+    assert "\033[" not in plain
+    assert "\033[32m1" in coloured and "\033[33mc1" in coloured
+    assert coloured.replace("\033[32m", "").replace("\033[33m", "").replace(
+        "\033[0m", "") == plain
