@@ -12,11 +12,19 @@ Where to read next (the layers, bottom up):
 * ``_exit.py``     -- how pools learn about interpreter exit and fork()
 * ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
 * ``process.py``   -- MiniProcessPool: worker processes, one channel each
+
+The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
+
+* ``_extras.py``   -- the options, ``WorkerCrashed``, ``TaskTimeout``, back-pressure
+* ``_timeline.py`` -- ``Timeline``, ``PoolStats`` and the tracker behind ``stats()``
+* ``_watchdog.py`` -- the thread pool's deadline thread for ``task_timeout``
 """
 
 from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError
 from ._executor import Executor
+from ._extras import TaskTimeout, WorkerCrashed
 from ._future import Future
+from ._timeline import PoolStats, Timeline, WorkerStats
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from .process import MiniProcessPool, ProcessPoolExecutor
 from .thread import MiniThreadPool, ThreadPoolExecutor
@@ -39,6 +47,12 @@ __all__ = [
     # ... and the design card's names for the two pools.
     "MiniThreadPool",
     "MiniProcessPool",
+    # ... and the extras' names: errors, and what timelines and stats() return.
+    "WorkerCrashed",
+    "TaskTimeout",
+    "Timeline",
+    "PoolStats",
+    "WorkerStats",
 ]
 
 __version__ = "0.1.0"

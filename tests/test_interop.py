@@ -176,9 +176,12 @@ def test_minipool_except_clauses_catch_the_stdlib_errors():
 
 
 # ------------------------------------------------------------------ names and signatures
-def test_all_is_the_stdlib_list_plus_the_two_pools():
+EXTRAS = ["WorkerCrashed", "TaskTimeout", "Timeline", "PoolStats", "WorkerStats"]
+
+
+def test_all_is_the_stdlib_list_plus_the_two_pools_and_the_extras():
     assert sorted(minipool.__all__) == sorted([*STDLIB_ALL_313, "MiniThreadPool",
-                                               "MiniProcessPool"])
+                                               "MiniProcessPool", *EXTRAS])
     assert len(set(minipool.__all__)) == len(minipool.__all__)
 
 
