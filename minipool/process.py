@@ -348,6 +348,9 @@ class _Inbox:
         self.lock = threading.Lock()
         self.pending: collections.deque[_WorkItem] = collections.deque()
         self.closed = False  # set once, by close()
+        # set once, by terminate_workers()/kill_workers(): the workers' deaths
+        # are wanted, so survive_crashes must not run their tasks again
+        self.terminating = False
         self.broken: Optional[str] = None  # set once, by the dispatcher
         # The live worker processes, by pid: read by terminate/kill_workers.
         self.processes: dict[int, BaseProcess] = {}
@@ -749,10 +752,15 @@ class _Dispatcher:
         item.future.set_exception(_crash_error(worker, item))
 
     def _may_run_again(self, worker: _Worker, item: _WorkItem) -> bool:
-        """Send the task to another worker? Never once shutdown has begun."""
+        """Send the task to another worker? Not once terminate/kill_workers began.
+
+        A plain shutdown() still runs what was queued, and a task whose worker
+        died before starting it is still queued work; so is a crashed task
+        with crash_retries left.
+        """
         assert self.options is not None
         with self.inbox.lock:
-            if self.inbox.closed:
+            if self.inbox.terminating:
                 return False
         if not worker.task_started:  # it died before starting the task: the task is innocent
             item.unstarted_retries += 1
@@ -1064,6 +1072,7 @@ class MiniProcessPool(Executor):
 
     def _shutdown_now(self) -> list[BaseProcess]:
         with self._inbox.lock:
+            self._inbox.terminating = True
             processes = list(self._inbox.processes.values())
         self.shutdown(wait=False, cancel_futures=True)
         return processes

@@ -131,6 +131,27 @@ def test_a_task_whose_worker_died_before_starting_it_runs_on_another_worker() ->
         pool.shutdown()
 
 
+def test_unstarted_work_is_re_dispatched_even_after_shutdown_began() -> None:
+    # shutdown(wait=True) promises that queued work still runs; a task whose
+    # worker died before starting it is queued work, so it must not fail.
+    context = multiprocessing.get_context("fork")
+    gates = Gates(context)
+    pool = minipool.MiniProcessPool(1, mp_context=context, initializer=_report_then_wait,
+                                    initargs=gates.pool_arguments()["initargs"])
+    pool.configure(survive_crashes=True)
+    try:
+        future = pool.submit(tasks.square, 7)
+        first_worker = gates.wait_started()
+        wait_until(future.running, "the task to be handed to the worker")
+        pool.shutdown(wait=False)
+        os.kill(first_worker, signal.SIGKILL)
+        gates.release()
+        assert future.result(timeout=30) == 49
+    finally:
+        gates.close()
+        pool.shutdown()
+
+
 def _report_then_wait(reports: Any, release: Any, doom: Any) -> None:
     """Initializer: report the worker's pid, then wait for the gate."""
     tasks.install_gates(reports, release, doom)
@@ -252,4 +273,20 @@ def test_soak_with_retries_every_task_succeeds_or_was_killed_each_time() -> None
             else:
                 assert future.result()[0] == x * x
     finally:
+        pool.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_kill_workers_does_not_run_the_killed_tasks_again() -> None:
+    # The deaths are wanted: retrying would keep running work the caller stopped.
+    gates = Gates(multiprocessing.get_context("fork"))
+    pool = surviving_pool("fork", gates, workers=1, crash_retries=5)
+    try:
+        future = pool.submit(tasks.block, "killed")
+        gates.wait_started()
+        pool.kill_workers()
+        with pytest.raises(BrokenProcessPool):
+            future.result(timeout=30)
+    finally:
+        gates.close()
         pool.shutdown()
