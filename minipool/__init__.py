@@ -12,12 +12,15 @@ Where to read next (the layers, bottom up):
 * ``_exit.py``     -- how pools learn about interpreter exit and fork()
 * ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
 * ``process.py``   -- MiniProcessPool: worker processes, one channel each
+* ``_factory.py``  -- make_executor(spec): threads, processes or a dask cluster,
+  chosen by configuration ($MINIPOOL_EXECUTOR)
 """
 
 from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError
 from ._executor import Executor
 from ._future import Future
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
+from ._factory import make_executor
 from .process import MiniProcessPool, ProcessPoolExecutor
 from .thread import MiniThreadPool, ThreadPoolExecutor
 
@@ -39,6 +42,8 @@ __all__ = [
     # ... and the design card's names for the two pools.
     "MiniThreadPool",
     "MiniProcessPool",
+    # ... and one switch from laptop to cluster (docs/scaling.md).
+    "make_executor",
 ]
 
 __version__ = "0.1.0"
