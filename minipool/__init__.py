@@ -18,9 +18,9 @@ Where to read next (the layers, bottom up):
 
 from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError
 from ._executor import Executor
+from ._factory import make_executor
 from ._future import Future
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
-from ._factory import make_executor
 from .process import MiniProcessPool, ProcessPoolExecutor
 from .thread import MiniThreadPool, ThreadPoolExecutor
 

@@ -117,7 +117,8 @@ def _read_report(report: pathlib.Path) -> dict[str, str]:
     """{test id without the "kit" parameter: pass | FAIL | n/a} from a JUnit XML report."""
     outcomes: dict[str, str] = {}
     for case in ET.parse(report).iter("testcase"):
-        test = f"{case.get('classname', '').rpartition('.')[2]}.py::{_without_kit(case.get('name', ''))}"
+        module = case.get("classname", "").rpartition(".")[2]
+        test = f"{module}.py::{_without_kit(case.get('name', ''))}"
         if case.find("failure") is not None or case.find("error") is not None:
             outcomes[test] = FAIL  # a teardown error (a leak) comes after a pass: it wins
         elif (skipped := case.find("skipped")) is not None:

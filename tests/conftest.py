@@ -432,7 +432,8 @@ def no_leaked_threads_or_children(request: pytest.FixtureRequest) -> Any:
     threads_before = set(threading.enumerate())
     children_before = _children()
     yield
-    on_dask = impl_of(request.node) in UNDER_TEST  # dask, or the kit's (maybe dask too)
+    on_dask = (impl_of(request.node) in UNDER_TEST  # dask, or the kit's (maybe dask too)
+               or "dask_client" in request.fixturenames)
     deadline = time.monotonic() + LEAK_GRACE_SECONDS
     new_threads = [t for t in set(threading.enumerate()) - threads_before
                    if not (on_dask and DASK_THREADS.match(t.name))]
