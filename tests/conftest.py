@@ -277,11 +277,30 @@ SHARES_MEMORY: dict[str, str] = {
     "test_thread_pool.py::test_shutdown_cancel_futures_cancels_queued_but_not_running": _SHARED,
 }
 
-# Tests whose task kills the process that runs it: they apply only to
-# executors that run tasks outside the test's process.
-KILLS_ITS_PROCESS: dict[str, str] = {
+# Tests that need tasks to run in another process (a task that kills its
+# process; what pickling does to a task): they apply only to executors that
+# run tasks outside the test's process.
+_PICKLED = "about pickling tasks, and this executor runs them in the test's process unpickled"
+NEEDS_ANOTHER_PROCESS: dict[str, str] = {
     "test_executor.py::test_a_task_that_kills_its_worker_fails_with_broken_executor":
         "its task kills the process that runs it: here, the test's own",
+    "test_process_pool.py::test_unpicklable_argument_fails_only_its_future": _PICKLED,
+    "test_process_pool.py::test_unpicklable_result_fails_only_its_future": _PICKLED,
+    "test_process_pool.py::test_unpicklable_exception_fails_only_its_future": _PICKLED,
+}
+
+# Tests whose task is a lambda or a local function (or raises a local class):
+# plain pickle cannot ship those, so they apply to executors that run tasks in
+# the test's process or ship them by value (cloudpickle: dask, loky).
+_LOCAL = "its task is a lambda or a local function, which this executor cannot ship"
+LOCAL_FUNCTIONS: dict[str, str] = {
+    "test_map.py::test_map_passes_one_item_of_each_iterable": _LOCAL,
+    "test_map.py::test_map_reraises_a_task_exception_at_its_position": _LOCAL,
+    "test_thread_pool.py::test_context_manager_shuts_down_after_the_work_is_done": _LOCAL,
+    "test_thread_pool.py::test_shutdown_wait_true_waits_for_running_and_queued_work": _LOCAL,
+    "test_thread_pool.py::test_submit_keyword_named_fn_reaches_the_task": _LOCAL,
+    "test_thread_pool.py::test_submit_passes_positional_and_keyword_arguments": _LOCAL,
+    "test_thread_pool.py::test_task_raising_base_exception_is_captured_in_the_future": _LOCAL,
 }
 
 # Tests that keep every worker busy, so they must know how many there are:
@@ -333,6 +352,7 @@ DASK_XFAIL: dict[str, str] = {
 
 
 _runs_elsewhere: dict[str, bool] = {"dask": True}
+_ships_local_functions: dict[str, bool] = {"dask": True}
 
 
 def runs_tasks_elsewhere(name: str) -> bool:
@@ -341,6 +361,17 @@ def runs_tasks_elsewhere(name: str) -> bool:
         with UNDER_TEST[name].ProcessPool() as pool:
             _runs_elsewhere[name] = pool.submit(os.getpid).result(timeout=60) != os.getpid()
     return _runs_elsewhere[name]
+
+
+def ships_local_functions(name: str) -> bool:
+    """Whether the executor under test can run a lambda (by value, or in this process)."""
+    if name not in _ships_local_functions:
+        with UNDER_TEST[name].ProcessPool() as pool:
+            try:
+                _ships_local_functions[name] = pool.submit(lambda: 42).result(timeout=60) == 42
+            except Exception:  # pickling refused it, in submit or in the future
+                _ships_local_functions[name] = False
+    return _ships_local_functions[name]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -366,8 +397,10 @@ def mark_for_executor_under_test(item: pytest.Item, name: str) -> None:
         item.add_marker(pytest.mark.skip(reason=f"not applicable: {NOT_APPLICABLE[key]}"))
     elif key in SHARES_MEMORY and runs_tasks_elsewhere(name):
         item.add_marker(pytest.mark.skip(reason=f"not applicable: {SHARES_MEMORY[key]}"))
-    elif key in KILLS_ITS_PROCESS and not runs_tasks_elsewhere(name):
-        item.add_marker(pytest.mark.skip(reason=f"not applicable: {KILLS_ITS_PROCESS[key]}"))
+    elif key in NEEDS_ANOTHER_PROCESS and not runs_tasks_elsewhere(name):
+        item.add_marker(pytest.mark.skip(reason=f"not applicable: {NEEDS_ANOTHER_PROCESS[key]}"))
+    elif key in LOCAL_FUNCTIONS and not ships_local_functions(name):
+        item.add_marker(pytest.mark.skip(reason=f"not applicable: {LOCAL_FUNCTIONS[key]}"))
     elif key in KNOWS_THE_WORKERS and name == "kit":
         item.add_marker(pytest.mark.skip(reason=f"not applicable: {KNOWS_THE_WORKERS[key]}"))
     elif name == "dask" and key in DASK_XFAIL:
