@@ -14,12 +14,20 @@ Where to read next (the layers, bottom up):
 * ``process.py``   -- MiniProcessPool: worker processes, one channel each
 * ``_factory.py``  -- make_executor(spec): threads, processes or a dask cluster,
   chosen by configuration ($MINIPOOL_EXECUTOR)
+
+The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
+
+* ``_extras.py``   -- the options, ``WorkerCrashed``, ``TaskTimeout``, back-pressure
+* ``_timeline.py`` -- ``Timeline``, ``PoolStats`` and the tracker behind ``stats()``
+* ``_watchdog.py`` -- the thread pool's deadline thread for ``task_timeout``
 """
 
 from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError
 from ._executor import Executor
+from ._extras import TaskTimeout, WorkerCrashed
 from ._factory import make_executor
 from ._future import Future
+from ._timeline import PoolStats, Timeline, WorkerStats
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from .process import MiniProcessPool, ProcessPoolExecutor
 from .thread import MiniThreadPool, ThreadPoolExecutor
@@ -42,6 +50,12 @@ __all__ = [
     # ... and the design card's names for the two pools.
     "MiniThreadPool",
     "MiniProcessPool",
+    # ... and the extras' names: errors, and what timelines and stats() return.
+    "WorkerCrashed",
+    "TaskTimeout",
+    "Timeline",
+    "PoolStats",
+    "WorkerStats",
     # ... and one switch from laptop to cluster (docs/scaling.md).
     "make_executor",
 ]

@@ -1,11 +1,10 @@
 """``python -m minipool [COMMAND [ARGS ...]]``.
 
 With no command: run README's ten-line example. Each command lives in its
-own module, which has a ``main(argv) -> int``:
-
-  demo         the lessons of a pool, running    (``minipool/demo.py``)
-  bench        minipool and the stdlib, side by side  (``minipool/_bench.py``)
-  conformance  the compat suite against any executor  (``minipool/_conformance.py``)
+own module, named in ``COMMANDS``, which has a ``main(argv) -> int``:
+``demo`` (the lessons of a pool, running), ``bench`` (minipool and the
+stdlib side by side) and ``conformance`` (the compat suite against any
+executor).
 """
 
 from __future__ import annotations

@@ -46,9 +46,12 @@ import enum
 import logging
 import threading
 import time
-from typing import Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from ._errors import CancelledError, InvalidStateError, TimeoutError
+
+if TYPE_CHECKING:
+    from ._timeline import Timeline
 
 T = TypeVar("T")
 
@@ -95,6 +98,11 @@ class Future(concurrent.futures.Future[T]):
 
     # The stdlib declares _state as str; ours is the (str-valued) enum.
     _state: FutureState
+
+    # When, and by which worker, the task ran: set by a pool configured with
+    # timeline=True (see _timeline.py); a class attribute, so a future of
+    # any other pool costs nothing for it.
+    timeline: Optional[Timeline] = None
 
     def __init__(self) -> None:
         # _condition guards every attribute below. notify_all() is called

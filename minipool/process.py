@@ -44,6 +44,19 @@ How a death is seen::
          the dead worker was running, its pid and its exit code or signal;
          later submit() raises the same error.
 
+A pool configured with ``survive_crashes`` or ``task_timeout`` (``configure``;
+see _extras.py, docs/crash-survival.md and docs/task-timeout.md) takes
+another way at the last step::
+
+    the worker sends _STARTED before each call (a tiny message; only then)
+    _kill_overdue_workers(): a task past its deadline -> its worker is killed
+    worker ends -> _on_exit(worker) -> _on_unexpected_exit(worker)
+      worker.timed_out     -> _fail_timed_out_task: TaskTimeout, pool goes on
+      survive_crashes      -> _survive_crash: the task goes to put_back (it
+                              never started, or crash_retries are left) or
+                              fails with WorkerCrashed; the pool goes on
+      otherwise            -> _break_pool, as above
+
 Why one channel per worker: a ``multiprocessing.Queue`` shared by all workers
 has a lock; a worker killed while holding it (mid-read or mid-write) wedges
 every other worker. Here a worker only ever touches its own pipe, so a death
@@ -70,6 +83,8 @@ Guarantees / Assumptions
 * A worker runs one task at a time and only the dispatcher writes to its
   pipe, and only when it is idle, so pipe traffic is strict request/reply:
   neither side can be blocked writing while the other is blocked writing.
+  (A configured pool's worker writes ``_STARTED`` before its reply: a few
+  bytes, which always fit in the pipe's buffer, so it cannot block either.)
 * A forked worker inherits copies of the parent's locks (possibly held by
   another thread at the moment of the fork). It never takes them: it runs
   only ``_worker_main`` on its own pipe, then leaves through ``os._exit``.
@@ -96,9 +111,9 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import pickle
-import reprlib
 import signal
 import threading
+import time
 import traceback
 import weakref
 
@@ -113,10 +128,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, T
 
 from ._executor import Executor
 from ._exit import interpreter_is_exiting, usable_cpu_count, watch_until_exit
+from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _PendingLimit
 from ._future import Future
+from ._naming import _describe_call, _name_of, _short_repr
+from ._timeline import PoolStats, _stats_not_enabled, _Tracker
 
 if TYPE_CHECKING:
-    from typing_extensions import ParamSpec
+    from typing_extensions import ParamSpec, Self
 
     P = ParamSpec("P")
 
@@ -127,40 +145,15 @@ __all__ = ["BrokenProcessPool", "MiniProcessPool", "ProcessPoolExecutor", "Remot
 LOGGER = logging.getLogger("minipool")
 
 _STOP = b""  # the stop message: a worker that receives it exits
-
-# ------------------------------------------------------------ naming things
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = 40
-_SHORT.maxother = 40
-
-
-def _name_of(fn: object) -> str:
-    """``module.qualname`` of a function (just the qualname for builtins)."""
-    qualname = getattr(fn, "__qualname__", None)
-    if not isinstance(qualname, str):
-        return _SHORT.repr(fn)
-    module = getattr(fn, "__module__", None)
-    if not isinstance(module, str) or module == "builtins":
-        return qualname
-    return f"{module}.{qualname}"
-
-
-def _short_repr(value: object) -> str:
-    if callable(value) and hasattr(value, "__qualname__"):
-        return _name_of(value)
-    try:
-        return _SHORT.repr(value)
-    except Exception:  # a broken __repr__ must not hide the real error
-        return f"<{type(value).__name__} object>"
-
-
-def _describe_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """``module.fn(arg, key=value)``, shortened: how error messages name a task."""
-    if isinstance(fn, functools.partial):  # map(chunksize>1) submits partial(_run_chunk, fn)
-        return _describe_call(fn.func, fn.args + args, {**fn.keywords, **kwargs})
-    parts = [_short_repr(a) for a in args]
-    parts += [f"{key}={_short_repr(value)}" for key, value in kwargs.items()]
-    return f"{_name_of(fn)}({', '.join(parts)})"
+# survive_crashes and task_timeout only: a worker says it is about to run the
+# call it received. A task whose worker died before this message never ran
+# and can be sent again; a task's deadline counts from this message. (Not a
+# pickle: every pickle starts with b"\x80".)
+_STARTED = b"s"
+# How many times a task is handed again to a new worker after its worker died
+# before starting it (a worker that dies in its initializer each time must not
+# make the dispatcher loop forever).
+_MAX_UNSTARTED_RETRIES = 3
 
 
 def _describe_exit(exitcode: Optional[int]) -> str:
@@ -247,7 +240,7 @@ class RemoteTraceback(Exception):
 
 
 def _worker_main(channel: Connection, initializer: Optional[Callable[..., object]],
-                 initargs: tuple[Any, ...]) -> None:
+                 initargs: tuple[Any, ...], announce_start: bool = False) -> None:
     """The body of every worker process: run calls from *channel* until told to stop."""
     if initializer is not None:
         try:
@@ -259,6 +252,8 @@ def _worker_main(channel: Connection, initializer: Optional[Callable[..., object
         call = channel.recv_bytes()
         if call == _STOP:
             return
+        if announce_start:
+            channel.send_bytes(_STARTED)
         channel.send_bytes(_run_call(call))
         del call  # do not keep the finished call's arguments alive while idle
 
@@ -321,6 +316,10 @@ class _WorkItem:
         self.args = args
         self.kwargs = kwargs
 
+    # survive_crashes only (class defaults, so a default pool pays nothing):
+    crashes = 0  # how many of its workers died while running it
+    unstarted_retries = 0  # how many workers died before starting it
+
     def describe(self) -> str:
         return _describe_call(self.fn, self.args, self.kwargs)
 
@@ -355,6 +354,9 @@ class _Inbox:
         self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
         self._wakeup_sent = False
         self._wakeup_closed = False
+        # configure(max_pending=...): submit's back-pressure; closed with the
+        # inbox (and when the pool breaks), so a waiting submit wakes up.
+        self.limit: Optional[_PendingLimit] = None
 
     def wake_dispatcher(self) -> None:
         """Make the dispatcher's wait() return. Call with ``lock`` held."""
@@ -385,6 +387,8 @@ class _Inbox:
                 self.pending.clear()
             self.closed = True
             self.wake_dispatcher()
+        if self.limit is not None:
+            self.limit.close()
         for item in cancelled:  # outside the lock: cancel() runs callbacks
             item.future.cancel()
             item.future.set_running_or_notify_cancel()
@@ -402,6 +406,10 @@ class _Worker:
         self.tasks_done = 0
         self.stopping = False  # sent the stop message: its exit is expected
         self.channel_open = True  # False once reading it failed: the worker is dying
+        # Configured pools only (see _Dispatcher.configure):
+        self.task_started = False  # survive_crashes: it said _STARTED for its task
+        self.deadline: Optional[float] = None  # task_timeout: when its task overruns
+        self.timed_out = False  # task_timeout: the dispatcher killed it for overrunning
 
     def is_idle(self) -> bool:
         return self.task is None and not self.stopping and self.channel_open
@@ -428,6 +436,14 @@ class _Dispatcher:
         self.name = name
         self.workers: list[_Worker] = []
         self._started = itertools.count()
+        # Configured pools only (configure(), before the dispatcher starts):
+        self.options: Optional[_Options] = None
+        self.tracker: Optional[_Tracker] = None
+        self.announce_start = False  # survive_crashes: workers send _STARTED
+        # survive_crashes: tasks whose worker died, to run again before anything
+        # pending. Their futures are already RUNNING (so shutdown's
+        # cancel_futures does not touch them). Owned by the dispatcher thread.
+        self.put_back: collections.deque[_WorkItem] = collections.deque()
 
     # ------------------------------------------------------ starting workers
     def start_workers_now(self, count: int) -> None:
@@ -445,7 +461,8 @@ class _Dispatcher:
         """Call with ``inbox.lock`` held."""
         parent_end, child_end = self.context.Pipe(duplex=True)
         process = self.context.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(child_end, self.initializer, self.initargs),
+            target=_worker_main,
+            args=(child_end, self.initializer, self.initargs, self.announce_start),
             name=f"{self.name}_worker_{next(self._started)}")
         try:
             process.start()
@@ -456,11 +473,14 @@ class _Dispatcher:
             child_end.close()  # the worker has its own copy
         self.workers.append(_Worker(process, parent_end))
         self.inbox.processes[process.pid] = process
+        if self.tracker is not None and process.pid is not None:
+            self.tracker.worker_started(process.pid)
 
     def _another_worker_is_needed(self) -> bool:
         """Call with ``inbox.lock`` held."""
         idle = sum(1 for worker in self.workers if worker.is_idle())
-        return (self.inbox.broken is None and len(self.inbox.pending) > idle
+        return (self.inbox.broken is None
+                and len(self.inbox.pending) + len(self.put_back) > idle
                 and len(self.workers) < self.max_workers)
 
     def _start_workers_for_pending(self) -> None:
@@ -496,6 +516,8 @@ class _Dispatcher:
                 return True
             if not self.inbox.closed or self.inbox.pending:
                 return False
+        if self.put_back:
+            return False
         return all(worker.task is None for worker in self.workers)
 
     def _is_broken(self) -> bool:
@@ -504,11 +526,15 @@ class _Dispatcher:
 
     def _next_item(self) -> Optional[_WorkItem]:
         """The oldest pending item that was not cancelled, now marked running."""
+        if self.put_back:
+            return self.put_back.popleft()  # already running: its worker died
         while True:
             with self.inbox.lock:
                 if not self.inbox.pending:
                     return None
                 item = self.inbox.pending.popleft()
+                if self.inbox.limit is not None:
+                    self.inbox.limit.release(item)  # room for a waiting submit
             if item.future.set_running_or_notify_cancel():
                 return item
 
@@ -520,6 +546,8 @@ class _Dispatcher:
             if item is None:
                 return
             worker.task = item
+            if self.options is not None:
+                self._note_handed_out(worker, item)
             try:
                 worker.channel.send_bytes(item.payload)
             except OSError:
@@ -534,7 +562,10 @@ class _Dispatcher:
             if worker.channel_open:
                 watched.append(worker.channel)
             watched.append(worker.process.sentinel)
-        ready = multiprocessing.connection.wait(watched)
+        timeout = None if self.options is None else self._time_to_next_deadline()
+        ready = multiprocessing.connection.wait(watched, timeout)
+        if self.options is not None:
+            self._kill_overdue_workers()
         with self.inbox.lock:
             self.inbox.take_wakeup()
         # Replies first: a worker that replied and then died delivers its reply.
@@ -552,12 +583,17 @@ class _Dispatcher:
         except (EOFError, OSError):
             worker.channel_open = False  # it died mid-reply; its sentinel will tell
             return
+        if data == _STARTED:
+            self._note_started(worker)
+            return
         kind, body, text = pickle.loads(data)
         if kind == "initializer failed":
             self._on_initializer_failure(worker, text)
             return
         item, worker.task = worker.task, None
         worker.tasks_done += 1
+        if self.options is not None:
+            self._note_reply(worker)
         if self.max_tasks_per_child is not None and worker.tasks_done >= self.max_tasks_per_child:
             self._send_stop(worker)  # retired; a replacement starts when work needs it
         if item is not None:
@@ -591,14 +627,25 @@ class _Dispatcher:
         with self.inbox.lock:
             expected = worker.task is None and (worker.stopping or self.inbox.closed)
         if not expected:
-            self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode))
+            self._on_unexpected_exit(worker)
         self._forget(worker)
+
+    def _on_unexpected_exit(self, worker: _Worker) -> None:
+        """A worker ended that was not told to: it crashed, or it overran task_timeout."""
+        if worker.timed_out:
+            self._fail_timed_out_task(worker)
+        elif self.options is not None and self.options.survive_crashes:
+            self._survive_crash(worker)
+        else:
+            self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode))
 
     def _forget(self, worker: _Worker) -> None:
         """Drop an ended worker. Its process must have been joined."""
         with self.inbox.lock:
             self.workers.remove(worker)
             self.inbox.processes.pop(worker.pid or 0, None)
+        if self.tracker is not None and worker.pid is not None:
+            self.tracker.worker_exited(worker.pid, worker.process.exitcode)
         worker.channel.close()
         worker.process.close()
 
@@ -610,6 +657,10 @@ class _Dispatcher:
             abandoned = list(self.inbox.pending)
             self.inbox.pending.clear()
         running = [worker.task for worker in self.workers if worker.task is not None]
+        running += self.put_back
+        self.put_back.clear()
+        if self.inbox.limit is not None:
+            self.inbox.limit.close()  # a submit waiting for room raises now
         for worker in self.workers:
             worker.task = None
             _kill(worker.process)
@@ -626,6 +677,111 @@ class _Dispatcher:
         for worker in list(self.workers):
             worker.process.join()
             self._forget(worker)
+
+    # ------------------------------------ extras (configured pools only; _extras.py)
+    def configure(self, options: _Options) -> None:
+        """Take the pool's extras. Call before the dispatcher thread exists."""
+        self.options = options
+        # A task's deadline counts from its start, not from when it was
+        # handed out (a spawned worker may still be starting up then).
+        self.announce_start = options.survive_crashes or options.task_timeout is not None
+        if options.tracks:
+            self.tracker = _Tracker(options.on_task_done, options.on_worker_exit)
+
+    def _note_handed_out(self, worker: _Worker, item: _WorkItem) -> None:
+        assert self.options is not None
+        worker.task_started = False
+        if self.tracker is not None and worker.pid is not None:
+            self.tracker.task_started(item.future, worker.pid, item.describe)
+
+    def _note_started(self, worker: _Worker) -> None:
+        """The worker said _STARTED: its task is running now."""
+        worker.task_started = True
+        if self.options is not None and self.options.task_timeout is not None:
+            worker.deadline = time.monotonic() + self.options.task_timeout
+
+    def _note_reply(self, worker: _Worker) -> None:
+        worker.deadline = None
+        if self.tracker is not None and worker.pid is not None:
+            self.tracker.worker_idle(worker.pid)
+
+    def _time_to_next_deadline(self) -> Optional[float]:
+        """Seconds until the first running task overruns (None: no deadline)."""
+        deadlines = [worker.deadline for worker in self.workers if worker.deadline is not None]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _kill_overdue_workers(self) -> None:
+        """Kill each worker whose task overran; its sentinel then calls _on_exit."""
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.deadline is not None and worker.deadline <= now:
+                worker.deadline = None
+                worker.timed_out = True
+                _kill(worker.process)
+
+    def _fail_timed_out_task(self, worker: _Worker) -> None:
+        item, worker.task = worker.task, None
+        if item is None:
+            return  # its reply arrived just before the kill: the task finished
+        assert self.options is not None and self.options.task_timeout is not None
+        limit, task = self.options.task_timeout, item.describe()
+        item.future.set_exception(TaskTimeout(
+            f"task {task} ran longer than its task_timeout of {limit} s; its worker "
+            f"process {worker.pid} was killed and is replaced", task=task, limit=limit,
+            worker=worker.pid))
+
+    def _survive_crash(self, worker: _Worker) -> None:
+        """survive_crashes: only the dead worker's task fails (or runs again).
+
+        The worker itself is gone (``_forget``); ``_start_workers_for_pending``
+        starts a replacement as soon as work needs one.
+        """
+        item, worker.task = worker.task, None
+        if item is None:
+            return  # it died while idle: nothing was lost
+        if self._may_run_again(worker, item):
+            if self.tracker is not None:
+                self.tracker.task_requeued(item.future)
+            self.put_back.append(item)
+            return
+        item.future.set_exception(_crash_error(worker, item))
+
+    def _may_run_again(self, worker: _Worker, item: _WorkItem) -> bool:
+        """Send the task to another worker? Never once shutdown has begun."""
+        assert self.options is not None
+        with self.inbox.lock:
+            if self.inbox.closed:
+                return False
+        if not worker.task_started:  # it died before starting the task: the task is innocent
+            item.unstarted_retries += 1
+            return item.unstarted_retries <= _MAX_UNSTARTED_RETRIES
+        item.crashes += 1
+        return item.crashes <= self.options.crash_retries
+
+
+def _crash_error(worker: _Worker, item: _WorkItem) -> WorkerCrashed:
+    exitcode = worker.process.exitcode
+    task = item.describe()
+    if worker.task_started:
+        doing = f"while running task {task}"
+        if item.crashes > 1:
+            doing += f" (its {item.crashes}th crash: crash_retries used up)"
+    else:
+        doing = (f"before starting task {task} ({item.unstarted_retries} workers died "
+                 "before starting it)")
+    signal_name = None
+    if exitcode is not None and exitcode < 0:
+        try:
+            signal_name = signal.Signals(-exitcode).name
+        except ValueError:
+            pass
+    message = (f"A process in the process pool was terminated abruptly: worker process "
+               f"{worker.pid} {_describe_exit(exitcode)} {doing}. The worker is replaced; "
+               f"the other tasks go on (survive_crashes=True).")
+    return WorkerCrashed(message, task=task, pid=worker.pid, exitcode=exitcode,
+                         signal_name=signal_name, attempts=item.crashes + item.unstarted_retries)
 
 
 def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:
@@ -731,11 +887,14 @@ class MiniProcessPool(Executor):
             initargs=initargs, name=f"MiniProcessPool-{next(self._pool_numbers)}")
         # Started by the first submit; read and written under _inbox.lock.
         self._dispatcher_thread: Optional[threading.Thread] = None
+        self._options: Optional[_Options] = None  # configure(): then fixed
         watch_until_exit(self._inbox)
         # If the pool is garbage collected without shutdown, let the work finish.
         weakref.finalize(self, self._inbox.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        if self._options is not None:
+            return self._submit_configured(fn, args, kwargs)
         future: Future[T] = Future()
         try:
             payload = _pickle_call(fn, args, kwargs)
@@ -815,6 +974,93 @@ class MiniProcessPool(Executor):
         """Like ``terminate_workers``, with SIGKILL (Python 3.14's API)."""
         for process in self._shutdown_now():
             _kill(process)
+
+    # ------------------------------------------ extras (opt-in, see _extras.py)
+    def configure(
+        self,
+        *,
+        survive_crashes: bool = False,
+        crash_retries: int = 0,
+        task_timeout: Optional[float] = None,
+        max_pending: Optional[int] = None,
+        submit_timeout: Optional[float] = None,
+        timeline: bool = False,
+        on_task_done: Optional[Callable[[Future[Any]], object]] = None,
+        on_worker_exit: Optional[Callable[[int, Optional[int]], object]] = None,
+    ) -> Self:
+        """Switch on minipool's extras; call before the first submit. Returns the pool.
+
+        * *survive_crashes*: a worker that dies fails only the task it was
+          running, with ``WorkerCrashed`` (a ``BrokenProcessPool``); it is
+          replaced and the pool goes on. A task whose worker died before
+          starting it is sent to another worker. *crash_retries*: run a
+          crashed task again, up to that many times, before failing it.
+        * *task_timeout*: a task running longer than that many seconds has
+          its worker killed (and replaced) and fails with ``TaskTimeout``.
+        * *max_pending*, *submit_timeout*: back-pressure on ``submit``, as in
+          ``MiniThreadPool.configure``. Submits from done callbacks (which
+          run in the dispatcher thread) never wait.
+        * *timeline*, *on_task_done(future)*, *on_worker_exit(pid,
+          exitcode)*: timelines, ``stats()`` and hooks (the hooks run in the
+          dispatcher thread, or for a cancel in the cancelling thread).
+        """
+        options = _make_options(
+            survive_crashes=survive_crashes, crash_retries=crash_retries,
+            task_timeout=task_timeout, max_pending=max_pending, submit_timeout=submit_timeout,
+            timeline=timeline, on_task_done=on_task_done, on_worker_exit=on_worker_exit)
+        with self._inbox.lock:
+            if self._dispatcher_thread is not None or self._options is not None:
+                raise RuntimeError("configure() must be called once, before the first submit")
+            if options.max_pending is not None:
+                self._inbox.limit = _PendingLimit(options.max_pending, options.submit_timeout)
+            self._dispatcher.configure(options)
+            self._options = options
+        return self
+
+    def stats(self) -> PoolStats:
+        """Counts, queue depth and per-worker state (needs ``configure(timeline=True)``)."""
+        if self._dispatcher.tracker is None:
+            raise _stats_not_enabled()
+        return self._dispatcher.tracker.snapshot()
+
+    def _submit_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
+                           kwargs: dict[str, Any]) -> Future[T]:
+        """``submit`` for a configured pool: the same steps, plus the extras."""
+        future: Future[T] = Future()
+        try:
+            payload = _pickle_call(fn, args, kwargs)
+        except Exception as exc:
+            pickling_error: Optional[Exception] = exc
+        else:
+            pickling_error = None
+        inbox, tracker = self._inbox, self._dispatcher.tracker
+        item = _WorkItem(future, payload if pickling_error is None else b"", fn, args, kwargs)
+        limit = inbox.limit if pickling_error is None else None
+        if limit is not None and threading.current_thread() is not self._dispatcher_thread:
+            limit.reserve(item)  # back-pressure: may wait, may raise TimeoutError
+        try:
+            with inbox.lock:
+                if inbox.broken is not None:
+                    raise BrokenProcessPool(inbox.broken)
+                if inbox.closed:
+                    raise RuntimeError("cannot schedule new futures after shutdown")
+                if interpreter_is_exiting():
+                    raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+                if tracker is not None:
+                    tracker.task_submitted(future)
+                if pickling_error is None:
+                    if limit is not None:  # a cancelled queued task frees its place at once
+                        future.add_done_callback(lambda _: limit.release(item))
+                    inbox.pending.append(item)
+                    self._start_dispatcher_once()
+                    inbox.wake_dispatcher()
+        except BaseException:
+            if limit is not None:
+                limit.release(item)
+            raise
+        if pickling_error is not None:
+            future.set_exception(pickling_error)  # fails now; never reaches a worker
+        return future
 
     def _shutdown_now(self) -> list[BaseProcess]:
         with self._inbox.lock:

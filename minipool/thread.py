@@ -22,6 +22,12 @@ How a task flows::
       -> done callbacks run right here, in the worker thread
     channel.idle_workers.release()   # "I am free": the next submit reuses me
 
+A pool configured with ``configure(...)`` (see _extras.py) puts a
+``_ConfiguredWorkItem`` on the same queue instead: its ``run`` gives back the
+item's ``_PendingLimit`` place, records the timeline, registers a deadline
+with the pool's ``_Watchdog`` (task_timeout) and runs the call in a copied
+context (copy_context), around the same steps.
+
 Workers and the pool share only a ``_Channel`` (the queue, the idle count,
 the lock and the flags); a worker never holds a reference to the pool, so a
 pool that is dropped without ``shutdown`` is garbage collected, and its
@@ -49,6 +55,7 @@ Guarantees / Assumptions
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import queue
@@ -60,12 +67,17 @@ import weakref
 from concurrent.futures.thread import BrokenThreadPool as BrokenThreadPool
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
+from ._errors import InvalidStateError
 from ._executor import Executor
 from ._exit import interpreter_is_exiting, usable_cpu_count, watch_until_exit
+from ._extras import TaskTimeout, _make_options, _Options, _PendingLimit
 from ._future import Future
+from ._naming import _describe_call
+from ._timeline import PoolStats, _stats_not_enabled, _Tracker
+from ._watchdog import _Watchdog
 
 if TYPE_CHECKING:
-    from typing_extensions import ParamSpec
+    from typing_extensions import ParamSpec, Self
 
     P = ParamSpec("P")
 
@@ -123,6 +135,9 @@ class _Channel:
         self.idle_workers = threading.Semaphore(0)
         self.closed = False  # set once, by close(); owned by `lock`
         self.broken: Optional[str] = None  # set once, by a failing initializer
+        # Set by configure(max_pending=...): closed with the channel, so that
+        # a submit waiting for room wakes up when the pool closes or breaks.
+        self.limit: Optional[_PendingLimit] = None
 
     def close(self, cancel_queued: bool = False) -> None:
         """Stop accepting work; the workers finish what is queued, then exit.
@@ -139,6 +154,7 @@ class _Channel:
             if not self.closed:
                 self.closed = True
                 self.work_queue.put(None)
+        self._close_limit()
 
     def break_pool(self, reason: str) -> None:
         """Mark the pool unusable and fail every queued item.
@@ -157,6 +173,11 @@ class _Channel:
             for item in self._drain():
                 if item.future.set_running_or_notify_cancel():
                     item.future.set_exception(BrokenThreadPool(reason))
+        self._close_limit()
+
+    def _close_limit(self) -> None:
+        if self.limit is not None:
+            self.limit.close()
 
     def _drain(self) -> list[_WorkItem]:
         items = []
@@ -170,6 +191,78 @@ class _Channel:
                 break
             items.append(item)
         return items
+
+
+class _ConfiguredWorkItem(_WorkItem):
+    """A work item of a configured pool: ``run`` adds the extras around the call."""
+
+    def __init__(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any], pool: MiniThreadPool) -> None:
+        super().__init__(future, fn, args, kwargs)
+        options = pool._options
+        assert options is not None
+        self.limit = pool._channel.limit
+        self.tracker = pool._tracker
+        self.watchdog = pool._watchdog
+        self.task_timeout = options.task_timeout
+        self.context = contextvars.copy_context() if options.copy_context else None
+
+    def run(self) -> None:
+        if self.limit is not None:
+            self.limit.release(self)  # it left the queue: room for the next submit
+        if not self.future.set_running_or_notify_cancel():
+            return  # cancelled while it waited in the queue
+        worker = threading.current_thread().name
+        if self.tracker is not None:
+            self.tracker.task_started(self.future, worker, self.describe)
+        deadline = None
+        if self.watchdog is not None and self.task_timeout is not None:
+            deadline = self.watchdog.add(self.task_timeout, self._time_out_action(worker))
+        try:
+            self._call_and_settle()
+        finally:
+            if deadline is not None and self.watchdog is not None:
+                self.watchdog.discard(deadline)
+            if self.tracker is not None:
+                self.tracker.worker_idle(worker)  # busy until the call returned
+
+    def describe(self) -> str:
+        return _describe_call(self.fn, self.args, self.kwargs)
+
+    def _call_and_settle(self) -> None:
+        try:
+            if self.context is not None:
+                result = self.context.run(self.fn, *self.args, **self.kwargs)
+            else:
+                result = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:
+            try:
+                self.future.set_exception(exc)
+            except InvalidStateError:
+                pass  # it timed out: its outcome is discarded, as documented
+            del exc  # break the cycle exc -> traceback -> this frame -> exc
+            return
+        try:
+            self.future.set_result(result)
+        except InvalidStateError:
+            pass  # it timed out: its result is discarded, as documented
+
+    def _time_out_action(self, worker: str) -> Callable[[], None]:
+        future, limit = self.future, self.task_timeout
+        assert limit is not None
+
+        def time_out() -> None:  # runs in the watchdog thread
+            task = self.describe()
+            error = TaskTimeout(
+                f"task {task} ran longer than its task_timeout of {limit} s in thread "
+                f"{worker}; a thread cannot be stopped: it runs on, and its eventual "
+                f"result will be discarded", task=task, limit=limit, worker=worker)
+            try:
+                future.set_exception(error)
+            except InvalidStateError:
+                pass  # it finished just in time
+
+        return time_out
 
 
 def _work_loop(channel: _Channel, initializer: Optional[Callable[..., object]],
@@ -224,11 +317,17 @@ class MiniThreadPool(Executor):
         self._channel = _Channel()
         # _workers is owned by submitting threads, under self._channel.lock.
         self._workers: list[threading.Thread] = []
+        # The extras (configure()): None until configured, and then fixed.
+        self._options: Optional[_Options] = None
+        self._tracker: Optional[_Tracker] = None
+        self._watchdog: Optional[_Watchdog] = None
         watch_until_exit(self._channel)
         # If the pool is garbage collected without shutdown, stop the workers.
         weakref.finalize(self, self._channel.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        if self._options is not None:
+            return self._submit_configured(fn, args, kwargs)
         channel = self._channel
         with channel.lock:
             if channel.broken is not None:
@@ -262,6 +361,85 @@ class MiniThreadPool(Executor):
         if wait:
             for worker in list(self._workers):
                 worker.join()
+            if self._watchdog is not None:
+                self._watchdog.join()
+
+    # ------------------------------------------ extras (opt-in, see _extras.py)
+    def configure(
+        self,
+        *,
+        max_pending: Optional[int] = None,
+        submit_timeout: Optional[float] = None,
+        task_timeout: Optional[float] = None,
+        timeline: bool = False,
+        on_task_done: Optional[Callable[[Future[Any]], object]] = None,
+        copy_context: bool = False,
+    ) -> Self:
+        """Switch on minipool's extras; call before the first submit. Returns the pool.
+
+        * *max_pending*: ``submit`` waits while that many tasks are queued and
+          not yet running (back-pressure); *submit_timeout* bounds the wait
+          (then ``TimeoutError``). Submits from the pool's own worker threads
+          never wait (they could wait for themselves).
+        * *task_timeout*: a task still running after that many seconds has
+          its future failed with ``TaskTimeout``. A thread cannot be stopped:
+          it runs on, its eventual result is discarded, and it stays busy
+          (not available for other tasks) until the call returns.
+        * *timeline*: every future gets a ``Timeline`` (``future.timeline``)
+          and ``stats()`` works; *on_task_done(future)* is called as each
+          future becomes done (and implies *timeline*).
+        * *copy_context*: each task runs in a copy of the submitting thread's
+          ``contextvars`` context, as ``asyncio.to_thread`` does.
+        """
+        options = _make_options(max_pending=max_pending, submit_timeout=submit_timeout,
+                                task_timeout=task_timeout, timeline=timeline,
+                                on_task_done=on_task_done, copy_context=copy_context)
+        with self._channel.lock:
+            if self._workers or self._options is not None:
+                raise RuntimeError("configure() must be called once, before the first submit")
+            if options.max_pending is not None:
+                self._channel.limit = _PendingLimit(options.max_pending, options.submit_timeout)
+            if options.tracks:
+                self._tracker = _Tracker(options.on_task_done, None)
+            if options.task_timeout is not None:
+                self._watchdog = _Watchdog(f"{self._thread_name_prefix}_watchdog")
+            self._options = options
+        return self
+
+    def stats(self) -> PoolStats:
+        """Counts, queue depth and per-worker state (needs ``configure(timeline=True)``)."""
+        if self._tracker is None:
+            raise _stats_not_enabled()
+        return self._tracker.snapshot()
+
+    def _submit_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
+                           kwargs: dict[str, Any]) -> Future[T]:
+        """``submit`` for a configured pool: the same steps, plus the extras."""
+        channel = self._channel
+        future: Future[T] = Future()
+        item = _ConfiguredWorkItem(future, fn, args, kwargs, self)
+        limit = channel.limit
+        if limit is not None and threading.current_thread() not in self._workers:
+            limit.reserve(item)  # back-pressure: may wait, may raise TimeoutError
+        try:
+            with channel.lock:
+                if channel.broken is not None:
+                    raise BrokenThreadPool(channel.broken)
+                if channel.closed:
+                    raise RuntimeError("cannot schedule new futures after shutdown")
+                if interpreter_is_exiting():
+                    raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+                if self._tracker is not None:
+                    self._tracker.task_submitted(future)
+                if limit is not None:  # a cancelled queued task frees its place at once
+                    future.add_done_callback(lambda _: limit.release(item))
+                channel.work_queue.put(item)
+                self._start_worker_unless_one_is_idle()
+        except BaseException:
+            if limit is not None:
+                limit.release(item)
+            raise
+        return future
 
 
 ThreadPoolExecutor = MiniThreadPool

@@ -178,9 +178,12 @@ def test_minipool_except_clauses_catch_the_stdlib_errors():
 
 
 # ------------------------------------------------------------------ names and signatures
-def test_all_is_the_stdlib_list_plus_the_two_pools_and_make_executor():
+EXTRAS = ["WorkerCrashed", "TaskTimeout", "Timeline", "PoolStats", "WorkerStats"]
+
+
+def test_all_is_the_stdlib_list_plus_the_two_pools_the_extras_and_make_executor():
     assert sorted(minipool.__all__) == sorted([*STDLIB_ALL_313, "MiniThreadPool",
-                                               "MiniProcessPool", "make_executor"])
+                                               "MiniProcessPool", *EXTRAS, "make_executor"])
     assert len(set(minipool.__all__)) == len(minipool.__all__)
 
 
