@@ -31,6 +31,7 @@ import concurrent.futures.process
 import concurrent.futures.thread
 import importlib
 import importlib.util
+import logging
 import multiprocessing
 import os
 import re
@@ -183,7 +184,9 @@ def dask_client() -> Iterator[Any]:
     distributed = importlib.import_module("distributed")
     cluster = distributed.LocalCluster(n_workers=DASK_WORKERS, threads_per_worker=1,
                                        processes=True, dashboard_address=None,
-                                       host="127.0.0.1")
+                                       host="127.0.0.1",
+                                       # the expected failures make workers log errors
+                                       silence_logs=logging.CRITICAL)
     client = distributed.Client(cluster)
     DaskSession.cluster, DaskSession.client = cluster, client
     try:
@@ -388,7 +391,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 mark_for_executor_under_test(item, name)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    # The dask leg runs last: from its first test on, the session's cluster
+    # (worker processes, threads) exists and distributed is imported (it
+    # installs tblib's exception pickling and its logging), which tests of
+    # the stdlib and minipool must never see.
+    items[:] = ([item for item in kept if not uses_dask(item)]
+                + [item for item in kept if uses_dask(item)])
+
+
+def uses_dask(item: pytest.Item) -> bool:
+    return impl_of(item) == "dask" or "dask_client" in getattr(item, "fixturenames", ())
 
 
 def mark_for_executor_under_test(item: pytest.Item, name: str) -> None:
