@@ -12,6 +12,8 @@ Where to read next (the layers, bottom up):
 * ``_exit.py``     -- how pools learn about interpreter exit and fork()
 * ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
 * ``process.py``   -- MiniProcessPool: worker processes, one channel each
+* ``_factory.py``  -- make_executor(spec): threads, processes or a dask cluster,
+  chosen by configuration ($MINIPOOL_EXECUTOR)
 
 The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
 
@@ -23,6 +25,7 @@ The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
 from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError
 from ._executor import Executor
 from ._extras import TaskTimeout, WorkerCrashed
+from ._factory import make_executor
 from ._future import Future
 from ._timeline import PoolStats, Timeline, WorkerStats
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
@@ -53,6 +56,8 @@ __all__ = [
     "Timeline",
     "PoolStats",
     "WorkerStats",
+    # ... and one switch from laptop to cluster (docs/scaling.md).
+    "make_executor",
 ]
 
 __version__ = "0.1.0"

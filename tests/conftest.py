@@ -7,6 +7,21 @@ stdlib and runs against minipool alone.
 
 Every test is also checked for leaks: threads and child processes that the
 test started must be gone when it ends (see ``no_leaked_threads_or_children``).
+
+An *executor under test* runs the same tests, as a third ``impl``:
+
+* ``dask``: dask.distributed's executor (``client.get_executor(pure=False)``)
+  on one session-wide ``LocalCluster`` (fixture ``dask_client``), wherever
+  ``distributed`` is installed (setup.cfg's test extra: Python 3.11, CI's first);
+* ``kit``: the executor made by ``FACTORY()`` when ``python -m minipool
+  conformance MODULE:FACTORY`` runs the suite (``$MINIPOOL_CONFORMANCE_FACTORY``);
+  then it is the only ``impl``.
+
+For them, ``impl.ThreadPool`` and ``impl.ProcessPool`` both make that executor
+(a worker count is the cluster's business, and ignored). Tests that do not
+apply to them are in NOT_APPLICABLE (and SHARES_MEMORY, for executors that run
+tasks in another process); dask's known differences are strict expected
+failures in DASK_XFAIL, so that an upstream fix shows up.
 """
 
 from __future__ import annotations
@@ -14,14 +29,18 @@ from __future__ import annotations
 import concurrent.futures
 import concurrent.futures.process
 import concurrent.futures.thread
+import importlib
+import importlib.util
+import logging
 import multiprocessing
 import os
+import re
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
@@ -68,16 +87,342 @@ MINIPOOL = Impl(
 IMPLS = {"stdlib": STDLIB, "minipool": MINIPOOL}
 
 
+# ------------------------------------------------------------------ executors under test
+FACTORY_ENV_VAR = "MINIPOOL_CONFORMANCE_FACTORY"  # MODULE:FACTORY, from `minipool conformance`
+KIT_FACTORY = os.environ.get(FACTORY_ENV_VAR, "")
+HAS_DASK = importlib.util.find_spec("distributed") is not None
+DASK_WORKERS = 2  # tests/test_executor.py's WORKERS: what its gated tests assume
+
+
+class UnderTestPool:
+    """``impl.ThreadPool`` and ``impl.ProcessPool`` of an executor under test.
+
+    Calling it makes the executor. The worker count and ``mp_context`` are the
+    executor's business and are ignored; any other constructor argument means
+    the test belongs in NOT_APPLICABLE, and it fails loudly until it is there.
+    """
+
+    def __init__(self, name: str, make: Callable[[], Any]) -> None:
+        self.name = name
+        self._make = make
+
+    def __call__(self, max_workers: Optional[int] = None, *, mp_context: Any = None,
+                 **others: Any) -> Any:
+        if others:
+            raise TypeError(f"the executor under test ({self.name}) is made without "
+                            f"{sorted(others)}: list this test in conftest.NOT_APPLICABLE")
+        return self._make()
+
+
+def under_test(name: str, make: Callable[[], Any]) -> Impl:
+    pool = UnderTestPool(name, make)
+    return Impl(name=name, futures=concurrent.futures, ThreadPool=pool, ProcessPool=pool,
+                BrokenThreadPool=concurrent.futures.BrokenExecutor,
+                BrokenProcessPool=concurrent.futures.BrokenExecutor)
+
+
+class DaskSession:
+    """The one LocalCluster of the session and its client (set by ``dask_client``)."""
+
+    cluster: Any = None
+    client: Any = None
+
+    @classmethod
+    def executor(cls) -> Any:
+        return cls.client.get_executor(pure=False)
+
+    @classmethod
+    def worker_pids(cls) -> set[int]:
+        """The cluster's worker processes now (a nanny replaces a dead one)."""
+        if cls.cluster is None:
+            return set()
+        return {nanny.process.pid for nanny in cls.cluster.workers.values()
+                if getattr(nanny, "process", None) is not None and nanny.process.pid}
+
+
+def kit_factory() -> Callable[[], Any]:
+    module_name, _, attribute = KIT_FACTORY.partition(":")
+    factory: Callable[[], Any] = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+UNDER_TEST = {"dask": under_test("dask", DaskSession.executor)}
+if KIT_FACTORY:
+    UNDER_TEST["kit"] = under_test(KIT_FACTORY, kit_factory())
+ALL_IMPLS = {**IMPLS, **UNDER_TEST}
+
+
+def impl_names(metafunc: pytest.Metafunc) -> list[str]:
+    definition = metafunc.definition
+    if definition.get_closest_marker("minipool_only"):
+        return [] if KIT_FACTORY else ["minipool"]
+    if definition.get_closest_marker("no_executor"):
+        return [] if KIT_FACTORY else ["stdlib", "minipool"]
+    if KIT_FACTORY:
+        return ["kit"]
+    return ["stdlib", "minipool", *(["dask"] if HAS_DASK else [])]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "impl" not in metafunc.fixturenames:
         return
-    names = ["minipool"] if metafunc.definition.get_closest_marker("minipool_only") else [
-        "stdlib", "minipool"]
-    metafunc.parametrize("impl", [IMPLS[n] for n in names], ids=names)
+    names = impl_names(metafunc)
+    metafunc.parametrize("impl", names, ids=names, indirect=True)
 
+
+@pytest.fixture
+def impl(request: pytest.FixtureRequest) -> Impl:
+    """The implementation a compat test runs against (parametrized above)."""
+    if request.param == "dask":
+        request.getfixturevalue("dask_client")
+    return ALL_IMPLS[request.param]
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[Any]:
+    """One LocalCluster for the whole session: worker processes, loopback only, no dashboard."""
+    distributed = importlib.import_module("distributed")
+    cluster = distributed.LocalCluster(n_workers=DASK_WORKERS, threads_per_worker=1,
+                                       processes=True, dashboard_address=None,
+                                       host="127.0.0.1",
+                                       # the expected failures make workers log errors
+                                       silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    DaskSession.cluster, DaskSession.client = cluster, client
+    try:
+        yield client
+    finally:
+        DaskSession.cluster = DaskSession.client = None
+        client.close()
+        cluster.close()
+
+
+def impl_of(item: pytest.Item) -> Optional[str]:
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("impl")
+
+
+def table_key(item: pytest.Item) -> str:
+    """How the tables below name a test: ``file::function`` (all its parameters)."""
+    return f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+
+
+# Tests that do not apply to an executor under test, with the reason: they are
+# about one machine's pools (threads, pids, start methods, max_workers,
+# initializers, where callbacks run, interpreter exit of a stdlib/minipool pool).
+_MAX_WORKERS = "max_workers: the executor under test decides how many workers it has"
+_INITIALIZER = "initializer: the executor under test is made without one"
+_GATES = ("its gates reach the workers through an initializer (process_tasks.Gates); "
+          "test_executor.py tests the same with a socket gate")
+_THREADS = "about the pool's own threads"
+_EXIT = "interpreter exit of a stdlib or minipool pool, in a subprocess of its own"
+_PICKLE = "what cannot be pickled depends on the executor's serializer (dask: cloudpickle)"
+NOT_APPLICABLE: dict[str, str] = {
+    "test_thread_pool.py::test_default_max_workers_matches_the_stdlib_formula": _MAX_WORKERS,
+    "test_thread_pool.py::test_max_workers_must_be_positive": _MAX_WORKERS,
+    "test_thread_pool.py::test_never_more_than_max_workers_threads": _MAX_WORKERS,
+    "test_thread_pool.py::test_initializer_must_be_callable": _INITIALIZER,
+    "test_thread_pool.py::test_initializer_runs_once_in_each_worker_with_initargs": _INITIALIZER,
+    "test_thread_pool.py::test_raising_initializer_fails_pending_futures_with_broken_thread_pool":
+        _INITIALIZER,
+    "test_thread_pool.py::test_submit_to_a_pool_broken_by_its_initializer_raises_broken_thread_pool":
+        _INITIALIZER,
+    "test_thread_pool.py::test_no_worker_thread_starts_before_the_first_submit": _THREADS,
+    "test_thread_pool.py::test_thread_name_prefix_names_the_workers": "thread names",
+    "test_thread_pool.py::test_idle_worker_is_reused_before_a_new_one_starts": "thread names",
+    "test_thread_pool.py::test_no_thread_left_after_shutdown_wait_true": _THREADS,
+    "test_thread_pool.py::test_dropped_pool_lets_its_workers_exit": _THREADS,
+    "test_thread_pool.py::test_callback_runs_in_the_worker_that_finished_the_task":
+        "where callbacks run",
+    "test_thread_pool.py::test_interpreter_exit_finishes_queued_work_and_exits_cleanly": _EXIT,
+    "test_thread_pool.py::test_interpreter_exit_with_a_blocked_submit_chain_exits_cleanly": _EXIT,
+    "test_process_pool.py::test_exception_keeps_type_and_args_with_worker_traceback_as_cause":
+        "the worker's traceback as __cause__ is a process pool's way",
+    "test_process_pool.py::test_callbacks_run_in_the_submitting_process": "where callbacks run",
+    "test_process_pool.py::test_raising_initializer_breaks_the_pool": _INITIALIZER,
+    "test_process_pool.py::test_initializer_runs_in_every_worker": _INITIALIZER,
+    "test_process_pool.py::test_initializer_must_be_callable": _INITIALIZER,
+    "test_process_pool.py::test_killed_worker_breaks_the_pool": _GATES,
+    "test_process_pool.py::test_map_timeout": _GATES,
+    "test_process_pool.py::test_shutdown_without_wait_returns_at_once_and_the_work_completes":
+        _GATES,
+    "test_process_pool.py::test_shutdown_cancel_futures_cancels_the_queued_work": _GATES,
+    "test_process_pool.py::test_a_cancelled_future_never_runs": _GATES,
+    "test_process_pool.py::test_max_tasks_per_child_replaces_workers": "max_tasks_per_child",
+    "test_process_pool.py::test_max_tasks_per_child_is_checked": "max_tasks_per_child",
+    "test_process_pool.py::test_default_context_with_max_tasks_per_child_is_spawn":
+        "start methods",
+    "test_process_pool.py::test_max_workers_must_be_positive": _MAX_WORKERS,
+    "test_process_pool.py::test_default_max_workers_is_the_cpu_count": _MAX_WORKERS,
+    "test_process_pool.py::test_map_chunksize_must_be_positive":
+        "chunksize is a process pool's parameter (Executor.map ignores it)",
+    "test_process_pool.py::test_shutdown_wait_leaves_no_process_and_no_thread":
+        "the workers (processes, threads) are the cluster's, not the executor's",
+    "test_process_pool.py::test_unpicklable_function_fails_only_its_future": _PICKLE,
+    "test_process_pool.py::test_interpreter_exit_completes_the_submitted_work": _EXIT,
+}
+
+# Tests whose tasks share objects with the test (threading.Event gates, lists
+# they append to, Thread objects they return): they apply only to executors
+# that run tasks in the test's own process.
+_SHARED = "its task shares objects with the test (an Event, a list): needs the test's process"
+SHARES_MEMORY: dict[str, str] = {
+    "test_interop.py::test_run_in_executor_runs_the_call_in_the_pool":
+        "its task returns a threading.Thread",
+    "test_interop.py::test_cancelling_the_asyncio_future_cancels_the_pending_pool_future": _SHARED,
+    "test_map.py::test_map_yields_results_in_input_order_whatever_the_finishing_order": _SHARED,
+    "test_map.py::test_map_submits_every_call_before_the_first_result_is_read": _SHARED,
+    "test_map.py::test_map_timeout_raises_timeout_error_when_a_result_is_late": _SHARED,
+    "test_map.py::test_map_timeout_counts_from_the_call_not_from_iteration": _SHARED,
+    "test_map.py::test_closing_map_early_cancels_the_calls_not_started": _SHARED,
+    "test_map.py::test_map_timeout_cancels_the_calls_not_started": _SHARED,
+    "test_thread_pool.py::test_shutdown_wait_false_returns_while_a_task_is_blocked": _SHARED,
+    "test_thread_pool.py::test_shutdown_cancel_futures_cancels_queued_but_not_running": _SHARED,
+}
+
+# Tests that need tasks to run in another process (a task that kills its
+# process; what pickling does to a task): they apply only to executors that
+# run tasks outside the test's process.
+_PICKLED = "about pickling tasks, and this executor runs them in the test's process unpickled"
+NEEDS_ANOTHER_PROCESS: dict[str, str] = {
+    "test_executor.py::test_a_task_that_kills_its_worker_fails_with_broken_executor":
+        "its task kills the process that runs it: here, the test's own",
+    "test_process_pool.py::test_unpicklable_argument_fails_only_its_future": _PICKLED,
+    "test_process_pool.py::test_unpicklable_result_fails_only_its_future": _PICKLED,
+    "test_process_pool.py::test_unpicklable_exception_fails_only_its_future": _PICKLED,
+}
+
+# Tests whose task is a lambda or a local function (or raises a local class):
+# plain pickle cannot ship those, so they apply to executors that run tasks in
+# the test's process or ship them by value (cloudpickle: dask, loky).
+_LOCAL = "its task is a lambda or a local function, which this executor cannot ship"
+LOCAL_FUNCTIONS: dict[str, str] = {
+    "test_map.py::test_map_passes_one_item_of_each_iterable": _LOCAL,
+    "test_map.py::test_map_reraises_a_task_exception_at_its_position": _LOCAL,
+    "test_thread_pool.py::test_context_manager_shuts_down_after_the_work_is_done": _LOCAL,
+    "test_thread_pool.py::test_shutdown_wait_true_waits_for_running_and_queued_work": _LOCAL,
+    "test_thread_pool.py::test_submit_keyword_named_fn_reaches_the_task": _LOCAL,
+    "test_thread_pool.py::test_submit_passes_positional_and_keyword_arguments": _LOCAL,
+    "test_thread_pool.py::test_task_raising_base_exception_is_captured_in_the_future": _LOCAL,
+}
+
+# Tests that keep every worker busy, so they must know how many there are:
+# the dask leg's cluster has DASK_WORKERS; the kit's executor, who knows.
+_COUNTS = "it needs an exact number of workers, which the kit's executor does not tell"
+KNOWS_THE_WORKERS: dict[str, str] = {
+    "test_executor.py::test_shutdown_cancel_futures_cancels_work_not_started": _COUNTS,
+    "test_map.py::test_map_yields_results_in_input_order_whatever_the_finishing_order": _COUNTS,
+    "test_map.py::test_map_timeout_counts_from_the_call_not_from_iteration": _COUNTS,
+    "test_map.py::test_closing_map_early_cancels_the_calls_not_started": _COUNTS,
+    "test_map.py::test_map_timeout_cancels_the_calls_not_started": _COUNTS,
+    "test_thread_pool.py::test_shutdown_cancel_futures_cancels_queued_but_not_running": _COUNTS,
+    "test_interop.py::test_cancelling_the_asyncio_future_cancels_the_pending_pool_future": _COUNTS,
+}
+
+# dask's known differences from concurrent.futures: strict expected failures,
+# so that a test that starts passing (an upstream fix) fails the suite.
+# docs/scaling.md lists each one.
+_TAKEN = "dask's Client.submit takes this keyword for itself: the task never sees it"
+DASK_XFAIL: dict[str, str] = {
+    "test_executor.py::test_submit_hands_every_keyword_to_the_task": _TAKEN,
+    "test_thread_pool.py::test_submit_keyword_named_fn_reaches_the_task":
+        "submit(fn, /, ...) is not positional-only: fn=... clashes with the function",
+    "test_executor.py::test_a_started_task_is_running": "running() is never True",
+    "test_executor.py::test_cancel_of_a_started_task_fails_and_the_task_completes":
+        "cancel() of a running task returns True, and the task keeps running",
+    "test_executor.py::test_shutdown_without_wait_lets_started_work_finish":
+        "shutdown(wait=False) cancels the running work",
+    "test_executor.py::test_shutdown_cancel_futures_cancels_work_not_started":
+        "shutdown() has no cancel_futures",
+    "test_thread_pool.py::test_shutdown_twice_is_harmless": "shutdown() has no cancel_futures",
+    "test_map.py::test_map_after_shutdown_raises_runtime_error": "map after shutdown still runs",
+    "test_map.py::test_map_accepts_an_infinite_iterable_beside_a_finite_one":
+        "map takes len() of every iterable: no infinite input",
+    "test_process_pool.py::test_map_buffersize_limits_submissions": "map has no buffersize",
+    "test_executor.py::test_a_task_that_kills_its_worker_fails_with_broken_executor":
+        "a dead worker gives KilledWorker (after restarts), not BrokenExecutor",
+    "test_process_pool.py::test_system_exit_in_a_task_is_just_an_exception":
+        "SystemExit in a task kills its worker: KilledWorker (after restarts)",
+    "test_thread_pool.py::test_task_raising_base_exception_is_captured_in_the_future":
+        "a BaseException (not an Exception) in a task: its future never finishes",
+    "test_process_pool.py::test_unpicklable_argument_fails_only_its_future":
+        "an unpicklable argument makes submit() itself raise",
+    "test_process_pool.py::test_unpicklable_result_fails_only_its_future":
+        "a result that cannot be pickled: its future never finishes",
+    "test_process_pool.py::test_unpicklable_exception_fails_only_its_future":
+        "an exception that cannot be pickled arrives as a plain Exception, not a TypeError",
+}
+
+
+_runs_elsewhere: dict[str, bool] = {"dask": True}
+_ships_local_functions: dict[str, bool] = {"dask": True}
+
+
+def runs_tasks_elsewhere(name: str) -> bool:
+    """Whether the executor under test runs tasks outside the test's process."""
+    if name not in _runs_elsewhere:
+        with UNDER_TEST[name].ProcessPool() as pool:
+            _runs_elsewhere[name] = pool.submit(os.getpid).result(timeout=60) != os.getpid()
+    return _runs_elsewhere[name]
+
+
+def ships_local_functions(name: str) -> bool:
+    """Whether the executor under test can run a lambda (by value, or in this process)."""
+    if name not in _ships_local_functions:
+        with UNDER_TEST[name].ProcessPool() as pool:
+            try:
+                _ships_local_functions[name] = pool.submit(lambda: 42).result(timeout=60) == 42
+            except Exception:  # pickling refused it, in submit or in the future
+                _ships_local_functions[name] = False
+    return _ships_local_functions[name]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, dropped = [], []
+    for item in items:
+        name = impl_of(item)
+        if KIT_FACTORY and name != "kit":
+            dropped.append(item)  # the kit runs the executor under test alone
+        elif name in UNDER_TEST and item.callspec.params.get("method", "fork") != "fork":
+            dropped.append(item)  # start methods are one machine's business: run once
+        else:
+            kept.append(item)
+            if name in UNDER_TEST:
+                mark_for_executor_under_test(item, name)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    # The dask leg runs last: from its first test on, the session's cluster
+    # (worker processes, threads) exists and distributed is imported (it
+    # installs tblib's exception pickling and its logging), which tests of
+    # the stdlib and minipool must never see.
+    items[:] = ([item for item in kept if not uses_dask(item)]
+                + [item for item in kept if uses_dask(item)])
+
+
+def uses_dask(item: pytest.Item) -> bool:
+    return impl_of(item) == "dask" or "dask_client" in getattr(item, "fixturenames", ())
+
+
+def mark_for_executor_under_test(item: pytest.Item, name: str) -> None:
+    key = table_key(item)
+    if key in NOT_APPLICABLE:
+        item.add_marker(pytest.mark.skip(reason=f"not applicable: {NOT_APPLICABLE[key]}"))
+    elif key in SHARES_MEMORY and runs_tasks_elsewhere(name):
+        item.add_marker(pytest.mark.skip(reason=f"not applicable: {SHARES_MEMORY[key]}"))
+    elif key in NEEDS_ANOTHER_PROCESS and not runs_tasks_elsewhere(name):
+        item.add_marker(pytest.mark.skip(reason=f"not applicable: {NEEDS_ANOTHER_PROCESS[key]}"))
+    elif key in LOCAL_FUNCTIONS and not ships_local_functions(name):
+        item.add_marker(pytest.mark.skip(reason=f"not applicable: {LOCAL_FUNCTIONS[key]}"))
+    elif key in KNOWS_THE_WORKERS and name == "kit":
+        item.add_marker(pytest.mark.skip(reason=f"not applicable: {KNOWS_THE_WORKERS[key]}"))
+    elif name == "dask" and key in DASK_XFAIL:
+        item.add_marker(pytest.mark.xfail(strict=True, reason=DASK_XFAIL[key]))
 
 # ------------------------------------------------------------------ leaks
 LEAK_GRACE_SECONDS = 10.0  # how long a finished test's threads get to exit
+# The threads a dask Client and LocalCluster start as they need them, and keep.
+DASK_THREADS = re.compile(
+    r"^(AsyncProcess Dask Worker process|Dask-|IO loop$|QueueFeederThread$)")
 
 
 # multiprocessing's own long-lived helpers, started once per interpreter on
@@ -115,22 +460,34 @@ def _is_service(pid: int) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads_or_children() -> Any:
+def no_leaked_threads_or_children(request: pytest.FixtureRequest) -> Any:
     """Fail the test if it leaves a thread or child process behind.
 
     Threads get LEAK_GRACE_SECONDS to finish (joined, not slept on), for
     tests that end with shutdown(wait=False).
+
+    On the dask leg, the session's LocalCluster is started before the
+    snapshot, and its own worker processes (a nanny replaces a dead one) and
+    threads (DASK_THREADS) are the cluster's, not the test's.
     """
+    if impl_of(request.node) == "dask":
+        request.getfixturevalue("dask_client")
+    elif impl_of(request.node) == "kit":
+        runs_tasks_elsewhere("kit")  # its executor has run a task: its services are up
     threads_before = set(threading.enumerate())
     children_before = _children()
     yield
+    on_dask = (impl_of(request.node) in UNDER_TEST  # dask, or the kit's (maybe dask too)
+               or "dask_client" in request.fixturenames)
     deadline = time.monotonic() + LEAK_GRACE_SECONDS
-    for thread in set(threading.enumerate()) - threads_before:
+    new_threads = [t for t in set(threading.enumerate()) - threads_before
+                   if not (on_dask and DASK_THREADS.match(t.name))]
+    for thread in new_threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    leaked = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+    leaked = [t.name for t in new_threads if t.is_alive()]
     multiprocessing.active_children()  # reaps finished children
     while True:
-        children = _children() - children_before
+        children = _children() - children_before - DaskSession.worker_pids()
         if not children or time.monotonic() > deadline:
             break
         time.sleep(0.05)  # polling the OS for exits; no event to wait on

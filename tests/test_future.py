@@ -15,6 +15,8 @@ import pytest
 
 LONG = 10.0  # seconds: the most any wait in a passing test should need
 
+pytestmark = pytest.mark.no_executor  # bare futures: nothing for an executor under test
+
 
 def logger_name(impl):
     """Where a raising callback is logged (a documented difference)."""

@@ -56,6 +56,7 @@ def test_wrap_future_awaits_a_pool_future(impl):
         assert asyncio.run(main(pool.submit(pow, 3, 3))) == 27
 
 
+@pytest.mark.no_executor
 def test_wrap_future_accepts_a_bare_future_finished_by_another_thread(impl):
     f = impl.futures.Future()
 
@@ -92,6 +93,7 @@ def test_cancelling_the_asyncio_future_cancels_the_pending_pool_future(impl):
             gate.set()
 
 
+@pytest.mark.no_executor
 def test_cancelling_the_concurrent_future_cancels_the_asyncio_future(impl):
     f = impl.futures.Future()
 
@@ -179,9 +181,9 @@ def test_minipool_except_clauses_catch_the_stdlib_errors():
 EXTRAS = ["WorkerCrashed", "TaskTimeout", "Timeline", "PoolStats", "WorkerStats"]
 
 
-def test_all_is_the_stdlib_list_plus_the_two_pools_and_the_extras():
+def test_all_is_the_stdlib_list_plus_the_two_pools_the_extras_and_make_executor():
     assert sorted(minipool.__all__) == sorted([*STDLIB_ALL_313, "MiniThreadPool",
-                                               "MiniProcessPool", *EXTRAS])
+                                               "MiniProcessPool", *EXTRAS, "make_executor"])
     assert len(set(minipool.__all__)) == len(minipool.__all__)
 
 

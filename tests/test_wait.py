@@ -17,7 +17,10 @@ import minipool
 
 LONG = 10.0  # seconds: the most any wait in a passing test should need
 
-pytestmark = pytest.mark.timeout(10)  # any of these can hang if wait() misses a wake-up
+pytestmark = [
+    pytest.mark.timeout(10),  # any of these can hang if wait() misses a wake-up
+    pytest.mark.no_executor,  # bare futures: nothing for an executor under test
+]
 
 
 def done_future(impl, value=None):
