@@ -238,6 +238,8 @@ NOT_APPLICABLE: dict[str, str] = {
     "test_thread_pool.py::test_interpreter_exit_with_a_blocked_submit_chain_exits_cleanly": _EXIT,
     "test_process_pool.py::test_exception_keeps_type_and_args_with_worker_traceback_as_cause":
         "the worker's traceback as __cause__ is a process pool's way",
+    "test_process_pool.py::test_map_default_chunksize_raises_a_calls_exception_at_its_position":
+        "the worker's traceback as __cause__ is a process pool's way",
     "test_process_pool.py::test_callbacks_run_in_the_submitting_process": "where callbacks run",
     "test_process_pool.py::test_raising_initializer_breaks_the_pool": _INITIALIZER,
     "test_process_pool.py::test_initializer_runs_in_every_worker": _INITIALIZER,
@@ -288,6 +290,8 @@ NEEDS_ANOTHER_PROCESS: dict[str, str] = {
     "test_executor.py::test_a_task_that_kills_its_worker_fails_with_broken_executor":
         "its task kills the process that runs it: here, the test's own",
     "test_process_pool.py::test_unpicklable_argument_fails_only_its_future": _PICKLED,
+    "test_process_pool.py::test_map_default_chunksize_fails_an_unpicklable_argument_at_its_position":
+        "an unpicklable argument makes map() itself raise",
     "test_process_pool.py::test_unpicklable_result_fails_only_its_future": _PICKLED,
     "test_process_pool.py::test_unpicklable_exception_fails_only_its_future": _PICKLED,
 }
@@ -347,6 +351,8 @@ DASK_XFAIL: dict[str, str] = {
         "a BaseException (not an Exception) in a task: its future never finishes",
     "test_process_pool.py::test_unpicklable_argument_fails_only_its_future":
         "an unpicklable argument makes submit() itself raise",
+    "test_process_pool.py::test_map_default_chunksize_fails_an_unpicklable_argument_at_its_position":
+        "an unpicklable argument makes map() itself raise",
     "test_process_pool.py::test_unpicklable_result_fails_only_its_future":
         "a result that cannot be pickled: its future never finishes",
     "test_process_pool.py::test_unpicklable_exception_fails_only_its_future":
