@@ -10,6 +10,7 @@ Where to read next (the layers, bottom up):
 * ``_waiting.py``  -- wait() and as_completed()
 * ``_executor.py`` -- the Executor base: map() and the context manager
 * ``_exit.py``     -- how pools learn about interpreter exit and fork()
+* ``_naming.py``   -- how error messages and stats name a task
 * ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
 * ``process.py``   -- MiniProcessPool: worker processes, one channel each
 * ``_factory.py``  -- make_executor(spec): threads, processes or a dask cluster,
@@ -20,6 +21,9 @@ The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
 * ``_extras.py``   -- the options, ``WorkerCrashed``, ``TaskTimeout``, back-pressure
 * ``_timeline.py`` -- ``Timeline``, ``PoolStats`` and the tracker behind ``stats()``
 * ``_watchdog.py`` -- the thread pool's deadline thread for ``task_timeout``
+
+The commands (``python -m minipool COMMAND``; ``__main__.py``): ``demo.py``
+(the tutorial's lessons, running) and ``_bench.py`` (minipool against the stdlib).
 """
 
 from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError

@@ -28,7 +28,7 @@ the task, or the thread that called ``cancel``), outside the lock.
 
 Guarantees / Assumptions
 ------------------------
-* ``_condition`` is the only lock. Every read-modify-write of ``_state``,
+* ``_condition`` is the only lock that guards the future. Every read-modify-write of ``_state``,
   ``_result``, ``_exception``, ``_callbacks``, ``_waiters`` and ``_sleepers``
   happens under it. Despite its name it is a ``threading.RLock`` (see
   ``__init__``), not a Condition. A thread that must sleep until the future

@@ -9,6 +9,9 @@ record at all: that is how "no overhead when nobody looks" is kept.
 Who calls what on the pool's ``_Tracker``::
 
     submit                 -> task_submitted(future)    [submitting thread]
+    a worker process starts -> worker_started(pid)
+                                  [process pool: the dispatcher thread, or under
+                                   fork the first submit, which starts them all]
     a worker starts a task -> task_started(future, worker, task)
                                   [thread pool: the worker thread;
                                    process pool: the dispatcher thread]
@@ -16,6 +19,8 @@ Who calls what on the pool's ``_Tracker``::
                                   runs in whichever thread finished or
                                   cancelled it), then on_task_done(future)
     a worker is free again -> worker_idle(worker)
+    its worker died, the task will run again (survive_crashes)
+                           -> task_requeued(future)     [process pool: dispatcher]
     a worker process ended -> worker_exited(worker, exitcode), then
                               on_worker_exit(pid, exitcode)   [process pool]
 

@@ -406,7 +406,7 @@ class _Inbox:
         self.limit: Optional[_PendingLimit] = None
 
     def wake_dispatcher(self) -> None:
-        """Make the dispatcher's wait() return. Call with ``lock`` held."""
+        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held."""
         if not self._wakeup_sent and not self._wakeup_closed:
             self._wakeup_writer.send_bytes(b"!")
             self._wakeup_sent = True

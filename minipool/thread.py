@@ -28,10 +28,10 @@ item's ``_PendingLimit`` place, records the timeline, registers a deadline
 with the pool's ``_Watchdog`` (task_timeout) and runs the call in a copied
 context (copy_context), around the same steps.
 
-Workers and the pool share only a ``_Channel`` (the queue, the idle count,
-the lock and the flags); a worker never holds a reference to the pool, so a
-pool that is dropped without ``shutdown`` is garbage collected, and its
-finalizer tells the workers to stop.
+Workers and the pool share only a ``_Channel`` (the queue, the idle-worker
+tokens, the lock, the flags and a configured pool's ``_PendingLimit``); a
+worker never holds a reference to the pool, so a pool that is dropped without
+``shutdown`` is garbage collected, and its finalizer tells the workers to stop.
 
 Stopping: ``shutdown``, the pool's finalizer and the interpreter-exit hook
 all call ``_Channel.close``, which puts one ``None`` (the stop sentinel) at
