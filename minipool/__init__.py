@@ -23,7 +23,8 @@ The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
 * ``_watchdog.py`` -- the thread pool's deadline thread for ``task_timeout``
 
 The commands (``python -m minipool COMMAND``; ``__main__.py``): ``demo.py``
-(the tutorial's lessons, running) and ``_bench.py`` (minipool against the stdlib).
+(the tutorial's lessons, running), ``_bench.py`` (minipool against the stdlib)
+and ``_conformance.py`` (the compat suite against any executor).
 """
 
 from ._errors import BrokenExecutor, CancelledError, InvalidStateError, TimeoutError
