@@ -177,11 +177,6 @@ class _PendingLimit:
                     f"(max_pending) are already queued and not yet running")
             self._holders.add(id(token))
 
-    def hold(self, token: object) -> None:
-        """Hold a place for *token* without waiting (a task put back in the queue)."""
-        with self._condition:
-            self._holders.add(id(token))
-
     def release(self, token: object) -> None:
         """*token* left the queue (it started, or was cancelled, or was dropped)."""
         with self._condition:
@@ -195,14 +190,5 @@ class _PendingLimit:
             self._closed = True
             self._condition.notify_all()
 
-    def queued(self) -> int:
-        with self._condition:
-            return len(self._holders)
-
     def _has_room(self) -> bool:
         return self._closed or len(self._holders) < self.size
-
-
-def _is_this_thread(threads: Any) -> bool:
-    """True if the calling thread is one of *threads* (a pool's own thread)."""
-    return threading.current_thread() in threads
