@@ -405,6 +405,15 @@ class _Inbox:
         # inbox (and when the pool breaks), so a waiting submit wakes up.
         self.limit: Optional[_PendingLimit] = None
 
+    def check_accepting(self) -> None:
+        """Raise the error a submit gets now, if any. Call with ``lock`` held."""
+        if self.broken is not None:
+            raise BrokenProcessPool(self.broken)
+        if self.closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if interpreter_is_exiting():
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
     def wake_dispatcher(self) -> None:
         """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held."""
         if not self._wakeup_sent and not self._wakeup_closed:
@@ -1073,12 +1082,7 @@ class MiniProcessPool(Executor):
         future: Future[T] = Future()
         inbox = self._inbox
         with inbox.lock:
-            if inbox.broken is not None:
-                raise BrokenProcessPool(inbox.broken)
-            if inbox.closed:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            if interpreter_is_exiting():
-                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            inbox.check_accepting()
             if pickling_error is None:
                 inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
                 self._start_dispatcher_once()
@@ -1239,12 +1243,7 @@ class MiniProcessPool(Executor):
             limit.reserve(item)  # back-pressure: may wait, may raise TimeoutError
         try:
             with inbox.lock:
-                if inbox.broken is not None:
-                    raise BrokenProcessPool(inbox.broken)
-                if inbox.closed:
-                    raise RuntimeError("cannot schedule new futures after shutdown")
-                if interpreter_is_exiting():
-                    raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+                inbox.check_accepting()
                 if tracker is not None:
                     tracker.task_submitted(future)
                 if pickling_error is None:

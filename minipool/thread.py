@@ -147,6 +147,15 @@ class _Channel:
         # a submit waiting for room wakes up when the pool closes or breaks.
         self.limit: Optional[_PendingLimit] = None
 
+    def check_accepting(self) -> None:
+        """Raise the error a submit gets now, if any. Call with ``lock`` held."""
+        if self.broken is not None:
+            raise BrokenThreadPool(self.broken)
+        if self.closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if interpreter_is_exiting():
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
     def close(self, cancel_queued: bool = False) -> None:
         """Stop accepting work; the workers finish what is queued, then exit.
 
@@ -338,12 +347,7 @@ class MiniThreadPool(Executor):
             return self._submit_configured(fn, args, kwargs)
         channel = self._channel
         with channel.lock:
-            if channel.broken is not None:
-                raise BrokenThreadPool(channel.broken)
-            if channel.closed:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            if interpreter_is_exiting():
-                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            channel.check_accepting()
             future: Future[T] = Future()
             channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
             self._start_worker_unless_one_is_idle()
@@ -434,12 +438,7 @@ class MiniThreadPool(Executor):
             limit.reserve(item)  # back-pressure: may wait, may raise TimeoutError
         try:
             with channel.lock:
-                if channel.broken is not None:
-                    raise BrokenThreadPool(channel.broken)
-                if channel.closed:
-                    raise RuntimeError("cannot schedule new futures after shutdown")
-                if interpreter_is_exiting():
-                    raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+                channel.check_accepting()
                 if self._tracker is not None:
                     self._tracker.task_submitted(future)
                 if limit is not None:  # a cancelled queued task frees its place at once
