@@ -448,6 +448,26 @@ def _children() -> set[int]:
     return {p for p in pids if _is_running(p) and not _is_service(p)}
 
 
+def join_by(thread: threading.Thread, deadline: float) -> None:
+    """Join *thread*, waiting no later than *deadline* (``time.monotonic()``).
+
+    ``threading.enumerate()`` also lists a thread whose ``start()`` another
+    thread is still inside, and joining that one raises RuntimeError ("cannot
+    join thread before it is started"); it is joinable a moment later. (For
+    example, the stdlib's process pool: its manager thread starts its call
+    queue's feeder thread when it first moves a call there. The deep property
+    run under spawn met exactly that.)
+    """
+    while True:
+        try:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            return
+        except RuntimeError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)  # it is being started right now; no event to wait on
+
+
 def _is_running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -489,7 +509,7 @@ def no_leaked_threads_or_children(request: pytest.FixtureRequest) -> Any:
     new_threads = [t for t in set(threading.enumerate()) - threads_before
                    if not (on_dask and DASK_THREADS.match(t.name))]
     for thread in new_threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        join_by(thread, deadline)
     leaked = [t.name for t in new_threads if t.is_alive()]
     multiprocessing.active_children()  # reaps finished children
     while True:

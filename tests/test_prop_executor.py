@@ -61,7 +61,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import process_prop_tasks as tasks_mod
 import pytest
-from conftest import _children
+from conftest import _children, join_by
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -609,7 +609,7 @@ class ExecutorMachine(RuleBasedStateMachine):
     def _check_nothing_left_running(self) -> None:
         deadline = time.monotonic() + LONG
         for thread in set(threading.enumerate()) - self.threads_before:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            join_by(thread, deadline)
         left = [t.name for t in set(threading.enumerate()) - self.threads_before if t.is_alive()]
         assert not left, f"threads left after shutdown(wait=True): {left}"
         multiprocessing.active_children()  # reap
