@@ -34,7 +34,7 @@ that ``--smoke`` runs and reports every workload).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import concurrent.futures  # the stdlib's pools: what minipool is measured against
 import datetime
 import gc
 import json

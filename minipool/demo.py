@@ -50,7 +50,7 @@ Guarantees / Assumptions
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import concurrent.futures  # the stdlib's pools, for --impl stdlib (no code is borrowed)
 import contextlib
 import dataclasses
 import json
