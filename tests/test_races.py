@@ -130,7 +130,7 @@ def test_result_timing_out_as_the_future_finishes_returns_the_result(impl: Any) 
     waiter = threading.Thread(target=wait_for_result)
     waiter.start()
     while not future._sleepers:  # private: the waiter is asleep in result()
-        time.sleep(0.001)
+        time.sleep(0.001)  # polling a private state; no event to wait on
     with future._condition:  # private: the lock the waiter must take back
         time.sleep(WINDOW)  # a window held open on purpose: the 0.05 s timeout expires in it
         future.set_result(42)  # step 2, while the timed-out waiter waits for the lock
