@@ -48,7 +48,7 @@ Guarantees / Assumptions
 
 from __future__ import annotations
 
-import concurrent.futures
+import concurrent.futures  # only the base class asyncio requires (see class Future)
 import enum
 import logging
 import threading
