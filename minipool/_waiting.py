@@ -194,10 +194,10 @@ def as_completed(
             finished = completions.take(left)
             finished.reverse()  # so that pop() gives them in completion order
             while finished:
-                future = finished.pop()
-                pending.discard(future)
-                yield future
-                del future
+                # No local names the yielded future: once the caller drops
+                # it, it is freed (CPython's suite checks).
+                pending.discard(finished[-1])
+                yield finished.pop()
     finally:
         # Those no longer pending have fired (and so dropped) our callback.
         _stop_listening(pending, completions)

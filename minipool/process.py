@@ -105,6 +105,7 @@ Guarantees / Assumptions
 from __future__ import annotations
 
 import collections
+import concurrent.futures  # identity only: a base class of MiniProcessPool (see there)
 import functools
 import io
 import itertools
@@ -195,6 +196,29 @@ def _same_kind_of_error(original: Exception, message: str) -> Exception:
         error = pickle.PicklingError(message)
     error.__cause__ = original
     return error
+
+
+def _unpickling_error(original: BaseException, message: str) -> Exception:
+    """The error a future gets when what a worker sent cannot be unpickled.
+
+    An Exception keeps its type (see _same_kind_of_error). Anything else that
+    a ``__reduce__`` raised -- ``SystemExit``, ``KeyboardInterrupt`` -- becomes
+    an ``UnpicklingError``: a bad payload fails one future; it must never end
+    the dispatcher thread (every pending future would then wait forever) or
+    the program of the thread that reads the result.
+    """
+    if isinstance(original, Exception):
+        return _same_kind_of_error(original, message)
+    error = pickle.UnpicklingError(message)
+    error.__cause__ = original
+    return error
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, for a message: an error's text; else (SystemExit(3)) its repr."""
+    if isinstance(exc, Exception) and str(exc):
+        return str(exc)
+    return repr(exc)
 
 
 def _first_unpicklable_part(fn: Callable[..., Any], args: tuple[Any, ...],
@@ -312,6 +336,10 @@ def _run_call(call: bytes) -> memoryview:
     """Unpickle and run one call; return the reply."""
     try:
         fn, args, kwargs = pickle.loads(call)
+    except BaseException as exc:  # even SystemExit from a __reduce__: see _unpickling_error
+        return _exception_reply(_unpickling_error(
+            exc, f"cannot unpickle the call in worker process {os.getpid()}: {_reason(exc)}"))
+    try:
         result = fn(*args, **kwargs)
     except BaseException as exc:
         return _exception_reply(exc)
@@ -321,6 +349,8 @@ def _run_call(call: bytes) -> memoryview:
         task = _describe_call(fn, args, kwargs)
         return _exception_reply(_same_kind_of_error(
             exc, f"cannot pickle the result of task {task}, {_short_repr(result)}: {exc}"))
+    except BaseException as exc:  # SystemExit from a __reduce__: the outcome, as in the stdlib
+        return _exception_reply(exc)
 
 
 def _exception_reply(exc: BaseException) -> memoryview:
@@ -878,9 +908,9 @@ def _settle(item: _WorkItem, reply: bytes, pid: Optional[int]) -> None:
     if kind == _RESULT:
         try:
             value = pickle.loads(body)
-        except Exception as exc:
-            item.future.set_exception(_same_kind_of_error(
-                exc, f"cannot unpickle the result of task {item.describe()}: {exc}"))
+        except BaseException as exc:  # even SystemExit: see _unpickling_error
+            item.future.set_exception(_unpickling_error(
+                exc, f"cannot unpickle the result of task {item.describe()}: {_reason(exc)}"))
             return
         item.future.set_result(value)
         return
@@ -893,9 +923,9 @@ def _remote_error(body: bytes, text: str, pid: Optional[int],
     """The exception a task raised in a worker, its traceback as its ``__cause__``."""
     try:
         error = pickle.loads(body)
-    except Exception as exc:
-        error = _same_kind_of_error(
-            exc, f"cannot unpickle the exception raised by task {describe_task()}: {exc}")
+    except BaseException as exc:  # even SystemExit: see _unpickling_error
+        error = _unpickling_error(
+            exc, f"cannot unpickle the exception raised by task {describe_task()}: {_reason(exc)}")
     error.__cause__ = RemoteTraceback(pid, text)
     assert isinstance(error, BaseException)
     return error
@@ -929,9 +959,12 @@ def _chunks(calls: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[tuple
 
 def _flatten(chunk_results: Iterator[list[T]]) -> Iterator[T]:
     # Dropping this generator drops chunk_results, whose own cleanup then
-    # cancels the chunks not yet started.
+    # cancels the chunks not yet started. Each value is popped before it is
+    # yielded, so the chunk's list does not keep a value the caller dropped.
     for results in chunk_results:
-        yield from results
+        results.reverse()
+        while results:
+            yield results.pop()
 
 
 # -------------------------------------- map(chunksize=1): automatic chunks
@@ -1003,13 +1036,16 @@ def _results_of_parts(parts: collections.deque[_MapPart], fn: Callable[..., T],
                       deadline: Optional[float]) -> Iterator[T]:
     try:
         while parts:
-            future, chunk = parts.popleft()
-            outcome = _result_or_cancel(future, deadline)
-            if chunk is None:
-                yield outcome
-            else:
-                yield from _chunk_values(outcome, fn, chunk)
-            del outcome
+            # No local names a yielded value (nor its future): once the caller
+            # drops a result, it is freed, as with the stdlib's map.
+            if parts[0][1] is None:  # one call: its future holds the value
+                yield _result_or_cancel(parts.popleft()[0], deadline)
+                continue
+            future, chunk = parts.popleft()  # a chunk: its future holds bytes
+            assert chunk is not None
+            packed = _result_or_cancel(future, deadline)
+            del future
+            yield from _chunk_values(packed, fn, chunk)
     finally:
         for future, _ in parts:  # the caller stopped early, or a call failed
             future.cancel()
@@ -1017,15 +1053,31 @@ def _results_of_parts(parts: collections.deque[_MapPart], fn: Callable[..., T],
 
 def _chunk_values(packed: bytes, fn: Callable[..., T],
                   chunk: tuple[tuple[Any, ...], ...]) -> Iterator[T]:
-    pid, outcomes = pickle.loads(packed)
-    for args, (ok, value) in zip(chunk, outcomes):
-        if not ok:
-            body, text = value
+    """The chunk's values in order; a call's exception is raised at its position.
+
+    No local names a yielded value: once the caller drops it, it is freed.
+    """
+    try:
+        pid, outcomes = pickle.loads(packed)
+    except BaseException as exc:  # even SystemExit: see _unpickling_error
+        raise _unpickling_error(exc, f"cannot unpickle the results of a chunk of map calls "
+                                     f"starting with {_describe_call(fn, chunk[0], {})}: "
+                                     f"{_reason(exc)}") from exc
+    outcomes.reverse()  # so that pop() takes them in order
+    for args in chunk:
+        if not outcomes[-1][0]:
+            body, text = outcomes.pop()[1]
             raise _remote_error(body, text, pid, functools.partial(_describe_call, fn, args, {}))
-        yield value
+        yield outcomes.pop()[1]
 
 
-class MiniProcessPool(Executor):
+# The stdlib's ProcessPoolExecutor is a second base class, a deliberate
+# borrowing for identity only: libraries check isinstance(pool,
+# concurrent.futures.ProcessPoolExecutor). Its __init__ never runs, so none of
+# its machinery (call queue, manager thread, wake-up pipe, exit hook) is ever
+# made; every public method it defines is defined here or in Executor, and its
+# private helpers are reachable only from those (tests/test_identity.py).
+class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
     """An executor that runs each call in one of up to *max_workers* processes."""
 
     _pool_numbers = itertools.count()

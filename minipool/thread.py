@@ -56,6 +56,7 @@ Guarantees / Assumptions
 from __future__ import annotations
 
 import collections
+import concurrent.futures  # identity only: a base class of MiniThreadPool (see there)
 import contextvars
 import itertools
 import logging
@@ -307,7 +308,13 @@ def _default_max_workers() -> int:
     return min(32, usable_cpu_count() + 4)
 
 
-class MiniThreadPool(Executor):
+# The stdlib's ThreadPoolExecutor is a second base class, a deliberate
+# borrowing for identity only: asyncio's set_default_executor() and dask check
+# isinstance(pool, concurrent.futures.ThreadPoolExecutor). Its __init__ never
+# runs, so none of its machinery (work queue, thread registry, exit hook) is
+# ever made; every public method it defines is defined here or in Executor,
+# and its private helpers are reachable only from those (tests/test_identity.py).
+class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
     """An executor that runs each call in one of up to *max_workers* threads."""
 
     _pool_numbers = itertools.count()
@@ -329,7 +336,8 @@ class MiniThreadPool(Executor):
         self._thread_name_prefix = (
             thread_name_prefix or f"MiniThreadPool-{next(self._pool_numbers)}"
         )
-        self._initializer = initializer
+        # (typeshed types the stdlib's attribute of this name as returning None.)
+        self._initializer = initializer  # type: ignore[assignment]
         self._initargs = initargs
         self._channel = _Channel()
         # _workers is owned by submitting threads, under self._channel.lock.

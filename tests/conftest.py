@@ -241,6 +241,11 @@ NOT_APPLICABLE: dict[str, str] = {
     "test_process_pool.py::test_map_default_chunksize_raises_a_calls_exception_at_its_position":
         "the worker's traceback as __cause__ is a process pool's way",
     "test_process_pool.py::test_callbacks_run_in_the_submitting_process": "where callbacks run",
+    "test_reply_path.py::test_a_result_that_exits_when_pickled_in_the_worker_raises_system_exit":
+        "SystemExit while a worker pickles a result: a process pool's reply path (a dask "
+        "worker dies of it and the task never completes)",
+    "test_interop.py::test_a_thread_pool_is_accepted_as_the_loops_default_executor":
+        "asyncio's default executor must be a concurrent.futures.ThreadPoolExecutor",
     "test_process_pool.py::test_raising_initializer_breaks_the_pool": _INITIALIZER,
     "test_process_pool.py::test_initializer_runs_in_every_worker": _INITIALIZER,
     "test_process_pool.py::test_initializer_must_be_callable": _INITIALIZER,

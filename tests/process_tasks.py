@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import os
+import sys
 import threading
 from typing import Any, Optional
 
@@ -143,6 +144,39 @@ def _refuse() -> None:
 
 def return_unloadable() -> Unloadable:
     return Unloadable()
+
+
+class ExitsWhenUnpickled:
+    """Pickles fine; unpickling it calls sys.exit(3) (CPython's suite's ExitAtUnpickle)."""
+
+    def __reduce__(self) -> Any:
+        return (sys.exit, (3,))
+
+
+class ExitsWhenPickled:
+    """Pickling it calls sys.exit(3) (CPython's suite's ExitAtPickle)."""
+
+    def __reduce__(self) -> Any:
+        raise SystemExit(3)
+
+
+class ErrorExitingWhenUnpickled(Exception):
+    """An exception whose unpickling calls sys.exit(3)."""
+
+    def __reduce__(self) -> Any:
+        return (sys.exit, (3,))
+
+
+def return_instance(cls: type) -> Any:
+    return cls()
+
+
+def raise_error_exiting_when_unpickled() -> None:
+    raise ErrorExitingWhenUnpickled()
+
+
+def return_argument_count(*args: Any) -> int:
+    return len(args)
 
 
 # ----------------------------------------------------------- initializers

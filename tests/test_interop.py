@@ -107,23 +107,17 @@ def test_cancelling_the_concurrent_future_cancels_the_asyncio_future(impl):
     assert asyncio.run(main()) is True
 
 
-@pytest.mark.minipool_only
-def test_set_default_executor_rejects_minipool_pool(impl):
-    # Known, documented difference (docs/differences.md): asyncio demands a
-    # real concurrent.futures.ThreadPoolExecutor -- with a TypeError from
-    # Python 3.11 on, with only a DeprecationWarning on 3.9 and 3.10. If this
-    # starts failing, asyncio changed: update the docs and this test.
-    loop = asyncio.new_event_loop()
-    try:
-        with impl.ThreadPool(1) as pool:
-            if sys.version_info >= (3, 11):
-                with pytest.raises(TypeError):
-                    loop.set_default_executor(pool)
-            else:
-                with pytest.warns(DeprecationWarning, match="ThreadPoolExecutor"):
-                    loop.set_default_executor(pool)
-    finally:
-        loop.close()
+def test_a_thread_pool_is_accepted_as_the_loops_default_executor(impl):
+    # asyncio checks isinstance(pool, concurrent.futures.ThreadPoolExecutor):
+    # a TypeError from Python 3.11 on, a DeprecationWarning on 3.9 and 3.10.
+    async def main(pool):
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(pool)
+        return await loop.run_in_executor(None, threading.current_thread)
+
+    with impl.ThreadPool(1, thread_name_prefix="default-executor") as pool:
+        thread = asyncio.run(main(pool))
+    assert thread.name.startswith("default-executor")
 
 
 # ------------------------------------------------------------------ shared exception classes
