@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from minipool import demo
+from minipool import __main__, demo
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,10 +58,34 @@ def test_example_prints_results_in_finishing_order_then_map_in_input_order() -> 
 
 
 @pytest.mark.timeout(30)
-def test_unknown_command_prints_usage_and_fails() -> None:
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_each_command_on_one_line_and_exits_0(flag: str) -> None:
+    run = _run(flag)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: python -m minipool")
+    lines = run.stdout.splitlines()
+    for name in __main__.COMMANDS:
+        [line] = [line for line in lines if line.split()[:1] == [name]]
+        assert __main__.SUMMARIES[name] in line
+    assert "python -m minipool COMMAND --help" in run.stdout
+    assert "``" not in run.stdout  # argparse-style text, not the module's docstring
+
+
+@pytest.mark.timeout(30)
+def test_unknown_command_prints_the_help_and_an_error_and_exits_2() -> None:
     run = _run("bogus")
     assert run.returncode == 2
-    assert "demo" in run.stdout
+    assert run.stdout == ""
+    assert "usage: python -m minipool" in run.stderr and "demo" in run.stderr
+    assert "unknown command 'bogus'" in run.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", list(__main__.COMMANDS))
+def test_each_command_prints_its_own_help_and_exits_0(command: str) -> None:
+    run = _run(command, "--help")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"usage: python -m minipool {command}")
 
 
 # ------------------------------------------------- the demo's conclusions
