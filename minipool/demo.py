@@ -60,6 +60,7 @@ import re
 import selectors
 import socket
 import sys
+import textwrap
 import threading
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -76,6 +77,8 @@ WIDTH = 52  # columns of a timeline (a multiple of 4: the scale has 4 steps)
 LANE_LABEL = 42  # columns of a lane's name
 SLEEP_TOLERANCE = (0.10, 0.15)  # (fraction of the prediction, seconds) for sleeping work
 CPU_TOLERANCE = (0.30, 0.15)  # the same for CPU-bound work, which other programs slow down
+
+LoadAverage = Optional[tuple[float, float, float]]  # os.getloadavg(), None where unknown
 
 
 # ------------------------------------------------------------- the recording
@@ -797,7 +800,7 @@ LEGEND = ("  legend: 3==== task 3 | c3~~ its callback, p3~~ its result handled |
 def _verdict(run: Run, setup: Setup) -> str:
     if setup.quick:
         return "not judged (--quick)"
-    return "OK" if run.within_tolerance else "OUT OF TOLERANCE"
+    return "OK" if run.within_tolerance else "OUT OF TOLERANCE (see the note at the end)"
 
 
 def print_outcome(outcome: Outcome, number: int, setup: Setup, colour: bool) -> None:
@@ -841,15 +844,18 @@ def run_experiments(names: Sequence[str], impl: str = "minipool", quick: bool = 
     return outcomes
 
 
-def _as_json(outcomes: Sequence[Outcome], setup: Setup) -> str:
+def _as_json(outcomes: Sequence[Outcome], setup: Setup,
+             load: tuple[LoadAverage, LoadAverage, int]) -> str:
     data = []
     for outcome in outcomes:
         item = dataclasses.asdict(outcome)
         for run, run_data in zip(outcome.runs, item["runs"]):
             run_data["within_tolerance"] = run.within_tolerance
         data.append(item)
+    before, after, cores = load
     return json.dumps({"impl": setup.pools.name, "unit": setup.unit, "quick": setup.quick,
-                       "experiments": data}, indent=1)
+                       "load_average": {"before": before, "after": after},
+                       "usable_cores": cores, "experiments": data}, indent=1)
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -870,11 +876,50 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
+def _load_average() -> LoadAverage:
+    """The 1, 5 and 15 minute load averages (None where the OS has none, e.g. Windows)."""
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def _shown_load(load: LoadAverage) -> str:
+    return "unknown" if load is None else ", ".join(f"{x:.1f}" for x in load)
+
+
+def _drift_note(drifted: Sequence[tuple[Outcome, Run]], judged: int, before: LoadAverage,
+                after: LoadAverage, cores: int) -> list[str]:
+    """Why some measured totals missed their tolerance, and why that is not a failure."""
+    lines = [f"note: {len(drifted)} of {judged} measured totals drifted outside their"
+             " tolerance:"]
+    for outcome, run in drifted:
+        lines.append(f"  {outcome.name}: {run.title} -- measured {run.measured:.2f} s,"
+                     f" predicted {run.predicted:.2f} +/- {run.tolerance:.2f} s")
+    why = (f"Load average (1, 5, 15 min): {_shown_load(before)} before the tour,"
+           f" {_shown_load(after)} after; {cores} usable cores ({os.cpu_count()} CPUs in"
+           " the machine).")
+    busiest = max([load[0] for load in (before, after) if load is not None], default=None)
+    if busiest is not None and busiest >= cores:
+        why += (" Other programs were sharing the CPUs, so the work took longer than the"
+                " theory, which assumes free cores.")
+    else:
+        why += (" The load average does not show other programs using every core, but it"
+                " is an average: a burst of other work, or a slow start of processes,"
+                " stretches the totals too.")
+    why += (" The timings are for watching; each lesson is judged by its conclusions"
+            " (above), so the exit status stays 0. On a quieter machine the totals come"
+            " close to the theory.")
+    return lines + textwrap.wrap(why, width=96, initial_indent="  ", subsequent_indent="  ")
+
+
 def main(argv: Sequence[str]) -> int:
     """``python -m minipool demo [--impl stdlib] [--only NAME] [--quick] [--json]``.
 
-    Exit status 0 when every conclusion held and (outside --quick) every
-    measured total was within its tolerance of the prediction.
+    Exit status 0 when every conclusion held, 1 when one did not. A measured
+    total outside its tolerance (the machine was busy, say) is reported, with
+    the load average before and after, but does not change the exit status:
+    the conclusions are about order and place, the totals about time.
     """
     args = _parse_args(argv)
     setup = Setup(IMPLS[args.impl], QUICK_UNIT if args.quick else FULL_UNIT, args.quick)
@@ -882,11 +927,12 @@ def main(argv: Sequence[str]) -> int:
     colour = (sys.stdout.isatty() and not args.no_color and not args.json
               and "NO_COLOR" not in os.environ)
     started = time.monotonic()
+    cores = usable_cpu_count()
+    load_before = _load_average()
     if not args.json:
-        load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(
-            os, "getloadavg") else "unknown"
         print(f"minipool demo on {setup.pools.name}'s pools: 1 unit (the tutorial's second)"
-              f" = {setup.unit} s; {usable_cpu_count()} usable cores; load average {load}")
+              f" = {setup.unit} s; {cores} usable cores; load average"
+              f" {_shown_load(load_before)}")
         print(LEGEND)
 
     def show(number: int, outcome: Outcome) -> None:
@@ -894,14 +940,20 @@ def main(argv: Sequence[str]) -> int:
             print_outcome(outcome, number, setup, colour)
 
     outcomes = run_experiments(names, args.impl, args.quick, show)
+    load_after = _load_average()
     conclusions = [h for o in outcomes for h in o.checks.values()]
-    timings = [r.within_tolerance for o in outcomes for r in o.runs]
+    runs = [(o, r) for o in outcomes for r in o.runs]
+    drifted = [] if setup.quick else [(o, r) for o, r in runs if not r.within_tolerance]
     if args.json:
-        print(_as_json(outcomes, setup))
+        print(_as_json(outcomes, setup, (load_before, load_after, cores)))
     else:
         judged = "not judged (--quick)" if setup.quick else (
-            f"{timings.count(True)} of {len(timings)} totals within tolerance")
+            f"{len(runs) - len(drifted)} of {len(runs)} totals within tolerance")
         print(f"\n{conclusions.count(True)} of {len(conclusions)} conclusions held; {judged};"
               f" the tour took {time.monotonic() - started:.1f} s.")
-    ok = all(conclusions) and (setup.quick or all(timings))
-    return 0 if ok else 1
+        if drifted:
+            print("\n".join(_drift_note(drifted, len(runs), load_before, load_after, cores)))
+        if not all(conclusions):
+            print("A lesson did not hold (a [NO!] above): that is a bug in the pool"
+                  " (or in the demo); the exit status is 1.")
+    return 0 if all(conclusions) else 1

@@ -10,9 +10,10 @@ to assert.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -207,6 +208,61 @@ def test_unknown_experiment_is_refused_with_the_list_of_names() -> None:
     run = _run("demo", "--only", "nope")
     assert run.returncode == 2
     assert "echo-server" in run.stderr
+
+
+# ------------------------------------- the exit status: lessons, not timings
+def _one_drifted_run(lesson_holds: bool) -> Callable[[demo.Setup], demo.Outcome]:
+    """An experiment whose total (3 s) missed its prediction (1 +/- 0.25 s): a busy machine."""
+
+    def experiment(setup: demo.Setup) -> demo.Outcome:
+        spans = [demo.Span("task", "1", os.getpid() + 1, "MainThread", 0.0, 3.0)]
+        run = demo.Run("one task that took three times its prediction", spans, t0=0.0,
+                       measured=3.0, predicted=1.0, tolerance=0.25, theory="1 unit",
+                       tutorial="1 s")
+        return demo.Outcome("drift", "a total that drifted", "the lesson", os.getpid(),
+                            [run], checks={"the lesson held": lesson_holds})
+
+    return experiment
+
+
+def _run_drifted(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                 lesson_holds: bool, loads: list[Any]) -> tuple[int, str]:
+    """``demo.main`` (timings judged) on the drifted experiment, with these load averages."""
+    monkeypatch.setattr(demo, "EXPERIMENTS", {"drift": _one_drifted_run(lesson_holds)})
+    monkeypatch.setattr(demo, "_load_average", iter(loads).__next__)  # before, after
+    monkeypatch.setattr(demo, "usable_cpu_count", lambda: 2)
+    status = demo.main(["--only", "drift", "--no-color"])
+    return status, " ".join(capsys.readouterr().out.split())  # the note is wrapped
+
+
+@pytest.mark.timeout(30)
+def test_a_total_that_drifted_on_a_busy_machine_is_a_note_and_exits_0(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _run_drifted(monkeypatch, capsys, True, [(3.9, 2.0, 1.0), (5.2, 2.5, 1.1)])
+    assert status == 0, out
+    assert "OUT OF TOLERANCE" in out and "1 of 1 conclusions held" in out
+    assert "note: 1 of 1 measured totals drifted outside their tolerance" in out
+    assert "drift: one task that took three times its prediction" in out
+    assert "3.9, 2.0, 1.0 before the tour, 5.2, 2.5, 1.1 after; 2 usable cores" in out
+    assert "Other programs were sharing the CPUs" in out
+
+
+@pytest.mark.timeout(30)
+def test_a_drift_the_load_does_not_explain_is_still_a_note_and_exits_0(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _run_drifted(monkeypatch, capsys, True, [(0.1, 0.1, 0.1), None])
+    assert status == 0, out
+    assert "0.1, 0.1, 0.1 before the tour, unknown after" in out
+    assert "does not show other programs using every core" in out
+    assert "sharing the CPUs" not in out
+
+
+@pytest.mark.timeout(30)
+def test_a_lesson_that_did_not_hold_exits_1(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _run_drifted(monkeypatch, capsys, False, [(0.1, 0.1, 0.1)] * 2)
+    assert status == 1
+    assert "[NO!] the lesson held" in out and "A lesson did not hold" in out
 
 
 # ------------------------------------------------------------- the drawing
