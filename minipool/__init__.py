@@ -21,6 +21,7 @@ The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
 * ``_extras.py``   -- the options, ``WorkerCrashed``, ``TaskTimeout``, back-pressure
 * ``_timeline.py`` -- ``Timeline``, ``PoolStats`` and the tracker behind ``stats()``
 * ``_watchdog.py`` -- the thread pool's deadline thread for ``task_timeout``
+* ``_trace.py``    -- ``write_trace``: a timeline as Chrome/Perfetto trace JSON
 
 The commands (``python -m minipool COMMAND``; ``__main__.py``): ``demo.py``
 (the tutorial's lessons, running), ``_bench.py`` (minipool against the stdlib)
@@ -33,6 +34,7 @@ from ._extras import TaskTimeout, WorkerCrashed
 from ._factory import make_executor
 from ._future import Future
 from ._timeline import PoolStats, Timeline, WorkerStats
+from ._trace import write_trace
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from .process import MiniProcessPool, ProcessPoolExecutor
 from .thread import MiniThreadPool, ThreadPoolExecutor
@@ -61,6 +63,8 @@ __all__ = [
     "Timeline",
     "PoolStats",
     "WorkerStats",
+    # ... and pictures of what a configured pool did (docs/trace.md).
+    "write_trace",
     # ... and one switch from laptop to cluster (docs/scaling.md).
     "make_executor",
 ]
