@@ -318,7 +318,9 @@ class _TimedFuture(Future[T]):
 
     Only configured pools make these, so a default pool's futures pay nothing.
     The tracker's own callback (``tracker_callback``) is not timed here: it
-    times the hook it runs itself.
+    times the hook it runs itself; nor is minipool's own bookkeeping (the
+    callbacks of wait(), as_completed(), max_pending), which is not the
+    user's work.
     """
 
     tracker_callback: Optional[Callable[[Future[Any]], object]] = None
@@ -328,7 +330,8 @@ class _TimedFuture(Future[T]):
 
     def _run_one_callback(self, callback: Callable[[Future[T]], object]) -> None:
         timeline = self.timeline
-        if timeline is None or callback is self.tracker_callback:
+        if (timeline is None or callback is self.tracker_callback
+                or _is_bookkeeping(callback)):
             super()._run_one_callback(callback)
             return
         start = time.monotonic()
@@ -338,6 +341,15 @@ class _TimedFuture(Future[T]):
             timeline._ran.append(_Ran("callback", _name_of(callback),
                                       threading.current_thread().name, start,
                                       time.monotonic()))
+
+
+_BOOKKEEPING_MODULES = frozenset({"minipool", "minipool.thread", "minipool.process"})
+
+
+def _is_bookkeeping(callback: Callable[..., object]) -> bool:
+    """A callback that minipool itself added (its module is minipool's machinery)."""
+    module = getattr(callback, "__module__", None) or ""
+    return module in _BOOKKEEPING_MODULES or module.startswith("minipool._")
 
 
 def _ending(cancelled: bool, error: Optional[BaseException]) -> str:
