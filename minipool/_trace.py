@@ -117,7 +117,7 @@ class _Recording:
     marks: list[_Mark] = dataclasses.field(default_factory=list)
     stats: Optional[PoolStats] = None
     dropped: int = 0  # timelines the pool no longer kept (KEPT_TIMELINES)
-    note: str = ""  # what the reader should know (shown by the report)
+    notes: list[str] = dataclasses.field(default_factory=list)  # for the report's reader
 
     def times(self) -> list[float]:
         return ([t for s in self.slices for t in (s.start, s.end)]

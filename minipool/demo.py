@@ -15,7 +15,9 @@ program on a pool, scaled down (one *unit*, the tutorial's second, is
 Experiments (``--only NAME``): submit, result-in-loop, shutdown, coupled,
 callbacks, io-bound, cpu-bound, echo-server. ``--impl stdlib`` runs them on
 ``concurrent.futures``; ``--quick`` shrinks the unit (timings then are not
-judged); ``--json`` prints the recordings instead of the drawings.
+judged); ``--json`` prints the recordings instead of the drawings; ``--html
+FILE`` also draws them as one HTML page (``write_html``: a section per
+experiment, drawn by ``_report.py``).
 
 Threads and processes
 ---------------------
@@ -67,6 +69,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from . import MiniProcessPool, MiniThreadPool
 from ._exit import usable_cpu_count
+from ._report import _Section, _write_page
+from ._trace import _Recording, _Slice, _Track
 
 FULL_UNIT = 0.1  # seconds that stand for one second of the tutorial
 QUICK_UNIT = 0.01  # the same, in --quick mode (tests)
@@ -721,14 +725,18 @@ COLOUR = {"task": "32", "handle": "33", "main": "36"}  # green, yellow, cyan
 _POOL_THREAD = re.compile(r"Thread-\d+ \((.+)\)")  # "Thread-3 (_executor_manager_thread)"
 
 
-def _lane_name(pid: int, thread: str, main_pid: int) -> str:
+def _lane_who(pid: int, thread: str, main_pid: int) -> str:
+    """What ran in a lane: "worker process", "main thread", or the thread's name."""
     if pid != main_pid:
-        who = "worker process"
-    elif thread == "MainThread":
-        who = "main thread"
-    else:
-        match = _POOL_THREAD.fullmatch(thread)
-        who = match.group(1) if match else thread
+        return "worker process"
+    if thread == "MainThread":
+        return "main thread"
+    match = _POOL_THREAD.fullmatch(thread)
+    return match.group(1) if match else thread
+
+
+def _lane_name(pid: int, thread: str, main_pid: int) -> str:
+    who = _lane_who(pid, thread, main_pid)
     return f"{who[:LANE_LABEL - 13]:<{LANE_LABEL - 13}} pid {pid}"
 
 
@@ -794,6 +802,47 @@ def draw_timeline(run: Run, main_pid: int, colour: bool = False) -> list[str]:
 
 LEGEND = ("  legend: 3==== task 3 | c3~~ its callback, p3~~ its result handled |"
           " .... the main thread waiting or working")
+
+
+# ------------------------------------------------------- the HTML report
+def _recording_of(run: Run, main_pid: int) -> _Recording:
+    """A run as the HTML report draws it: its lanes in draw_timeline's order."""
+    tracks = {}
+    for pid, thread in _lanes(run, main_pid):
+        who = _lane_who(pid, thread, main_pid)
+        label = f"{who} {pid}" if pid != main_pid else who  # the page gives the main pid
+        tracks[(pid, thread)] = _Track(pid, "" if pid != main_pid else thread, label)
+    slices = []
+    for span in run.spans:
+        track, number = tracks[(span.pid, span.thread)], span.label[1:]
+        if span.kind == "task":
+            kind, name, ending = "task", f"task {span.label}", "result"
+        elif span.kind == "handle" and span.label.startswith("c"):
+            kind, name, ending = "callback", f"{span.label}: callback of task {number}", ""
+        elif span.kind == "handle":
+            kind, name, ending = "handle", f"{span.label}: task {number}'s result handled", ""
+        else:
+            kind, name, ending = "main", span.label, ""
+        slices.append(_Slice(track, kind, name, span.start, span.end, ending=ending))
+    notes = [f"measured {run.measured:.2f} s, predicted {run.predicted:.2f} s"
+             f" +/- {run.tolerance:.2f} s; theory: {run.theory}",
+             f"the tutorial: {run.tutorial}"] + ([run.note] if run.note else [])
+    return _Recording(run.title, main_pid, list(tracks.values()), slices, notes=notes)
+
+
+def _html_sections(outcomes: Sequence[Outcome]) -> list[_Section]:
+    """One section per experiment, one timeline per run."""
+    numbers = {name: n for n, name in enumerate(EXPERIMENTS, 1)}
+    return [_Section(f"{numbers.get(o.name, 0)}. {o.name}: {o.title}", [o.lesson],
+                     [_recording_of(run, o.main_pid) for run in o.runs], dict(o.checks))
+            for o in outcomes]
+
+
+def write_html(path: str, outcomes: Sequence[Outcome], setup: Setup) -> None:
+    """The demo's recordings as one HTML page: a section per experiment."""
+    title = (f"minipool demo on {setup.pools.name}'s pools: the tutorial's lessons, drawn"
+             f" (1 unit = {setup.unit} s)")
+    _write_page(path, title, _html_sections(outcomes))
 
 
 # ------------------------------------------------------------ reporting
@@ -873,6 +922,9 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true",
                         help="print the recordings as JSON instead of timelines")
     parser.add_argument("--no-color", action="store_true", help="never use colour")
+    parser.add_argument("--html", metavar="FILE",
+                        help="also write the timelines as one HTML report (a section per"
+                        " experiment; open it in a browser)")
     return parser.parse_args(list(argv))
 
 
@@ -956,4 +1008,8 @@ def main(argv: Sequence[str]) -> int:
         if not all(conclusions):
             print("A lesson did not hold (a [NO!] above): that is a bug in the pool"
                   " (or in the demo); the exit status is 1.")
+    if args.html:
+        write_html(args.html, outcomes, setup)
+        print(f"wrote {args.html}: the timelines of {len(outcomes)} experiments, as HTML",
+              file=sys.stderr if args.json else sys.stdout)
     return 0 if all(conclusions) else 1
