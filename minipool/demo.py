@@ -17,7 +17,8 @@ callbacks, io-bound, cpu-bound, echo-server. ``--impl stdlib`` runs them on
 ``concurrent.futures``; ``--quick`` shrinks the unit (timings then are not
 judged); ``--json`` prints the recordings instead of the drawings; ``--html
 FILE`` also draws them as one HTML page (``write_html``: a section per
-experiment, drawn by ``_report.py``).
+experiment, drawn by ``_report.py``) and ``--trace FILE`` writes them as one
+Chrome/Perfetto trace (``write_trace``, by ``_trace.py``).
 
 Threads and processes
 ---------------------
@@ -70,7 +71,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from . import MiniProcessPool, MiniThreadPool
 from ._exit import usable_cpu_count
 from ._report import _Section, _write_page
-from ._trace import _Recording, _Slice, _Track
+from ._trace import _Recording, _Slice, _trace_document, _Track
 
 FULL_UNIT = 0.1  # seconds that stand for one second of the tutorial
 QUICK_UNIT = 0.01  # the same, in --quick mode (tests)
@@ -845,6 +846,29 @@ def write_html(path: str, outcomes: Sequence[Outcome], setup: Setup) -> None:
     _write_page(path, title, _html_sections(outcomes))
 
 
+def _trace_recording(outcomes: Sequence[Outcome], setup: Setup) -> _Recording:
+    """Every run on one time axis (they ran one after another), and a lane of the runs."""
+    main_pid = os.getpid()
+    runs_track = _Track(main_pid, "the demo's runs", "the demo's runs")
+    tracks: dict[_Track, None] = {runs_track: None}  # an ordered set
+    slices = []
+    for outcome in outcomes:
+        for run in outcome.runs:
+            recording = _recording_of(run, outcome.main_pid)
+            tracks.update(dict.fromkeys(recording.tracks))
+            slices += recording.slices
+            slices.append(_Slice(runs_track, "run", f"{outcome.name}: {run.title}", run.t0,
+                                 run.t0 + run.measured, note=recording.notes[0]))
+    return _Recording(f"minipool demo ({setup.pools.name}'s pools)", main_pid, list(tracks),
+                      slices)
+
+
+def write_trace(path: str, outcomes: Sequence[Outcome], setup: Setup) -> None:
+    """The demo's recordings as one Chrome/Perfetto trace (open it in ui.perfetto.dev)."""
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(_trace_document(_trace_recording(outcomes, setup)), file)
+
+
 # ------------------------------------------------------------ reporting
 def _verdict(run: Run, setup: Setup) -> str:
     if setup.quick:
@@ -925,6 +949,9 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--html", metavar="FILE",
                         help="also write the timelines as one HTML report (a section per"
                         " experiment; open it in a browser)")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="also write them as one Chrome/Perfetto trace (JSON; open it in"
+                        " ui.perfetto.dev)")
     return parser.parse_args(list(argv))
 
 
@@ -1008,8 +1035,13 @@ def main(argv: Sequence[str]) -> int:
         if not all(conclusions):
             print("A lesson did not hold (a [NO!] above): that is a bug in the pool"
                   " (or in the demo); the exit status is 1.")
+    written = sys.stderr if args.json else sys.stdout  # --json: stdout is the JSON alone
     if args.html:
         write_html(args.html, outcomes, setup)
         print(f"wrote {args.html}: the timelines of {len(outcomes)} experiments, as HTML",
-              file=sys.stderr if args.json else sys.stdout)
+              file=written)
+    if args.trace:
+        write_trace(args.trace, outcomes, setup)
+        print(f"wrote {args.trace}: the timelines of {len(outcomes)} experiments, as a trace",
+              file=written)
     return 0 if all(conclusions) else 1

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import pathlib
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from typing import Any
@@ -83,8 +85,7 @@ def _check_async_pairs(events: list[Event]) -> None:
 
 def _of(document: dict[str, Any], ph: str, cat: str = "") -> list[Event]:
     return [e for e in document["traceEvents"]
-            if e["ph"] == ph and (not cat or e.get("cat", "").split(",")[0] == cat
-                                  or cat in e.get("cat", "").split(","))]
+            if e["ph"] == ph and (not cat or cat in e.get("cat", "").split(","))]
 
 
 def _thread_names(document: dict[str, Any]) -> dict[tuple[int, int], str]:
@@ -98,6 +99,16 @@ def _tasks(document: dict[str, Any]) -> list[Event]:
 
 def _marks(document: dict[str, Any], kind: str) -> list[Event]:
     return [e for e in _of(document, "i") if kind.replace(" ", "_") in e["cat"].split(",")]
+
+
+def _check_no_overlap_per_track(document: dict[str, Any]) -> None:
+    by_track: dict[tuple[int, int], list[Event]] = defaultdict(list)
+    for event in _of(document, "X"):
+        by_track[(event["pid"], event["tid"])].append(event)
+    for track, events in by_track.items():
+        events.sort(key=lambda e: e["ts"])
+        for earlier, later in zip(events, events[1:]):
+            assert earlier["ts"] + earlier["dur"] <= later["ts"] + 0.001, (track, earlier, later)
 
 
 def _a_callback(future: minipool.Future[Any]) -> None:
@@ -133,14 +144,28 @@ def test_slices_on_one_track_never_overlap(tmp_path: pathlib.Path) -> None:
         for n in range(40):
             pool.submit(pow, 3, n).add_done_callback(lambda f: seen.append(1))
     document = _written(tmp_path, pool)
-    by_track: dict[tuple[int, int], list[Event]] = defaultdict(list)
-    for event in _of(document, "X"):
-        by_track[(event["pid"], event["tid"])].append(event)
     assert len(_tasks(document)) == 40
-    for track, events in by_track.items():
-        events.sort(key=lambda e: e["ts"])
-        for earlier, later in zip(events, events[1:]):
-            assert earlier["ts"] + earlier["dur"] <= later["ts"] + 0.001, (track, earlier, later)
+    _check_no_overlap_per_track(document)
+
+
+@pytest.mark.timeout(150)
+def test_the_demos_trace_follows_the_format_with_a_slice_per_span_and_a_lane_of_runs(
+        tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "demo.json"
+    run = subprocess.run([sys.executable, "-m", "minipool", "demo", "--quick", "--json",
+                          "--trace", str(path)], capture_output=True, text=True, timeout=140)
+    assert run.returncode == 0, run.stderr
+    experiments = json.loads(run.stdout)["experiments"]
+    document = json.loads(path.read_text())
+    _check_trace_event_format(document)
+    _check_no_overlap_per_track(document)
+    runs = [r for e in experiments for r in e["runs"]]
+    spans = [s for r in runs for s in r["spans"]]
+    assert len(_of(document, "X", "run")) == len(runs)
+    assert len(_of(document, "X")) == len(spans) + len(runs)
+    tasks = _of(document, "X", "task")
+    assert sorted((e["pid"], e["name"]) for e in tasks) == sorted(
+        (s["pid"], f"task {s['label']}") for s in spans if s["kind"] == "task")
 
 
 @pytest.mark.timeout(60)
