@@ -57,7 +57,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
 from ._errors import BrokenExecutor
 from ._extras import TaskTimeout, WorkerCrashed, WorkerId
@@ -78,8 +78,9 @@ KEPT_TIMELINES = 10_000
 KEPT_WORKER_EVENTS = 1_000  # worker processes started and exited, the same way
 
 
-@dataclass(frozen=True)
-class _Ran:
+# Named tuples, not frozen dataclasses: one is made per callback, and a tuple is
+# several times cheaper to make.
+class _Ran(NamedTuple):
     """A done callback or a hook that ran for a task: where and when."""
 
     kind: str  # "callback" or "hook"
@@ -89,8 +90,7 @@ class _Ran:
     end: float
 
 
-@dataclass(frozen=True)
-class _Try:
+class _Try(NamedTuple):
     """An earlier start of a task whose worker died; the task then ran again."""
 
     worker: WorkerId
@@ -98,8 +98,7 @@ class _Try:
     ended: float  # when the dispatcher saw the worker's death
 
 
-@dataclass(frozen=True)
-class _WorkerEvent:
+class _WorkerEvent(NamedTuple):
     """A worker process started or exited (process pool)."""
 
     kind: str  # "started" or "exited"
