@@ -216,14 +216,18 @@ class _Tracker:
 
     def task_started(self, future: Future[Any], worker: WorkerId,
                      task: Callable[[], str]) -> None:
-        """*task* describes the call; it is called only if someone asks (stats())."""
+        """*task* describes the call: once, for ``Timeline.task``, and for stats().
+
+        (It is called here, before the start is noted, so that naming the call
+        is not counted as running it; a retried task keeps its first name.)
+        """
         timeline = future.timeline
         assert timeline is not None
+        if timeline.task is None:
+            timeline.task = task()
         timeline.started = time.monotonic()
         timeline.worker = worker
         timeline.attempts += 1
-        if timeline.task is None:
-            timeline.task = task()
         with self._lock:
             self._queued -= 1
             self._running += 1

@@ -76,7 +76,7 @@ class _Slice:
     """Something that ran on a track: a task, a callback, a hook (or, in the demo, main)."""
 
     track: _Track
-    kind: str  # "task", "callback", "hook" or "main"
+    kind: str  # "task", "callback", "hook"; the demo's: "handle", "main", "run"
     name: str
     start: float
     end: float

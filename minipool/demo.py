@@ -993,7 +993,7 @@ def _drift_note(drifted: Sequence[tuple[Outcome, Run]], judged: int, before: Loa
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m minipool demo [--impl stdlib] [--only NAME] [--quick] [--json]``.
+    """``python -m minipool demo [--impl stdlib] [--only NAME] [--quick] [--json] [--html F]``.
 
     Exit status 0 when every conclusion held, 1 when one did not. A measured
     total outside its tolerance (the machine was busy, say) is reported, with

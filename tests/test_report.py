@@ -192,15 +192,22 @@ def test_report_of_an_unconfigured_pool_is_refused(tmp_path: pathlib.Path) -> No
     assert not (tmp_path / "report.html").exists()
 
 
-@pytest.mark.timeout(150)
-def test_demo_html_writes_one_section_per_experiment_and_a_timeline_per_run(
-        tmp_path: pathlib.Path) -> None:
-    page_path = tmp_path / "demo.html"
+@pytest.fixture(scope="module")
+def demo_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, list[Any]]:
+    """``demo --quick --json --html``, run once: the page, and the experiments' recordings."""
+    page_path = tmp_path_factory.mktemp("demo") / "demo.html"
     run = subprocess.run([sys.executable, "-m", "minipool", "demo", "--quick", "--json",
                           "--html", str(page_path)],
                          capture_output=True, text=True, timeout=140)
     assert run.returncode == 0, run.stderr
-    experiments = json.loads(run.stdout)["experiments"]
+    experiments: list[Any] = json.loads(run.stdout)["experiments"]
+    return page_path, experiments
+
+
+@pytest.mark.timeout(150)
+def test_demo_html_writes_one_section_per_experiment_and_a_timeline_per_run(
+        demo_page: tuple[pathlib.Path, list[Any]]) -> None:
+    page_path, experiments = demo_page
     page = page_path.read_text()
     headings = re.findall(r"<h2>(.*?)</h2>", page)
     assert [h.split(":")[0] for h in headings] == [
@@ -239,13 +246,9 @@ def test_chromium_draws_a_lane_per_worker_and_a_box_per_task_and_cuts_nothing_of
 @needs_chromium
 @pytest.mark.timeout(240)
 def test_chromium_draws_every_experiment_of_the_demo_with_nothing_cut_off(
-        tmp_path: pathlib.Path) -> None:
-    page_path = tmp_path / "demo.html"
-    run = subprocess.run([sys.executable, "-m", "minipool", "demo", "--quick", "--json",
-                          "--html", str(page_path)],
-                         capture_output=True, text=True, timeout=140)
-    assert run.returncode == 0, run.stderr
-    runs = [r for e in json.loads(run.stdout)["experiments"] for r in e["runs"]]
+        demo_page: tuple[pathlib.Path, list[Any]]) -> None:
+    page_path, experiments = demo_page
+    runs = [r for e in experiments for r in e["runs"]]
     drawings = _rendered(page_path)
     assert len(drawings) == len(runs)
     for drawing, recorded in zip(drawings, runs):
