@@ -747,13 +747,19 @@ def _lanes(run: Run, main_pid: int) -> list[tuple[int, str]]:
     for span in sorted(run.spans, key=lambda s: s.start):
         first_start.setdefault((span.pid, span.thread), span.start)
 
-    def order(key: tuple[int, str]) -> tuple[int, str, float]:
+    def order(key: tuple[int, str]) -> tuple[int, tuple[Any, ...], float]:
         pid, thread = key
         if pid == main_pid:
-            return (0 if thread == "MainThread" else 1, thread, 0.0)
-        return (2, "", first_start[key])
+            return (0 if thread == "MainThread" else 1, _natural(thread), 0.0)
+        return (2, (), first_start[key])
 
     return sorted(first_start, key=order)
+
+
+def _natural(name: str) -> tuple[Any, ...]:
+    """A sort key that puts "echo-conn-2" before "echo-conn-10"."""
+    parts = re.split(r"(\d+)", name)  # text, digits, text, ...: the types always line up
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts))
 
 
 def _paint(text: list[str], kinds: list[str], span: Span, column: Callable[[float], int]

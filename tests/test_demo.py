@@ -306,3 +306,12 @@ def test_timeline_is_coloured_only_when_asked() -> None:
     assert "\033[32m1" in coloured and "\033[33mc1" in coloured
     assert coloured.replace("\033[32m", "").replace("\033[33m", "").replace(
         "\033[0m", "") == plain
+
+
+@pytest.mark.timeout(10)
+def test_timeline_orders_the_threads_of_a_process_by_their_numbers() -> None:
+    spans = [demo.Span("task", str(n), 100, f"echo-conn-{n}", 0.0, 1.0) for n in (10, 2, 1)]
+    run = demo.Run("t", spans, t0=0.0, measured=1.0, predicted=1.0, tolerance=1.0,
+                   theory="", tutorial="")
+    lanes = demo.draw_timeline(run, main_pid=100)[:3]
+    assert [lane.split()[0] for lane in lanes] == ["echo-conn-1", "echo-conn-2", "echo-conn-10"]
