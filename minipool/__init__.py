@@ -21,6 +21,8 @@ The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
 * ``_extras.py``   -- the options, ``WorkerCrashed``, ``TaskTimeout``, back-pressure
 * ``_timeline.py`` -- ``Timeline``, ``PoolStats`` and the tracker behind ``stats()``
 * ``_watchdog.py`` -- the thread pool's deadline thread for ``task_timeout``
+* ``_trace.py``    -- ``write_trace``: the timelines as Chrome/Perfetto trace JSON
+* ``_report.py``   -- ``write_report``: the same as one self-contained HTML page
 
 The commands (``python -m minipool COMMAND``; ``__main__.py``): ``demo.py``
 (the tutorial's lessons, running), ``_bench.py`` (minipool against the stdlib)
@@ -32,7 +34,9 @@ from ._executor import Executor
 from ._extras import TaskTimeout, WorkerCrashed
 from ._factory import make_executor
 from ._future import Future
+from ._report import write_report
 from ._timeline import PoolStats, Timeline, WorkerStats
+from ._trace import write_trace
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from .process import MiniProcessPool, ProcessPoolExecutor
 from .thread import MiniThreadPool, ThreadPoolExecutor
@@ -61,6 +65,9 @@ __all__ = [
     "Timeline",
     "PoolStats",
     "WorkerStats",
+    # ... and pictures of what a configured pool did (docs/trace.md).
+    "write_trace",
+    "write_report",
     # ... and one switch from laptop to cluster (docs/scaling.md).
     "make_executor",
 ]

@@ -24,6 +24,20 @@ Who calls what on the pool's ``_Tracker``::
     a worker process ended -> worker_exited(worker, exitcode), then
                               on_worker_exit(pid, exitcode)   [process pool]
 
+What a trace or report draws (``_trace.py``, ``_report.py``) is recorded
+at the same moments, in the same threads:
+
+* ``Timeline.task`` (the call, as error messages name it) when it starts;
+  earlier starts whose worker died (``_tries``) when it is requeued; how it
+  ended (``_ending``, ``_error``) when it is done;
+* ``Timeline._ran``: each done callback, timed by ``_TimedFuture`` (the
+  future class of a configured pool) in whichever thread runs it, and the
+  ``on_task_done`` hook, timed by ``_task_done``;
+* ``_Tracker.timelines``: the last ``KEPT_TIMELINES`` timelines, in submit
+  order (so that a trace can be written from the pool);
+* ``_Tracker.worker_log``: worker processes starting and exiting, with the
+  ``on_worker_exit`` hook's run.
+
 Counting: every submitted future is in exactly one of queued, running or
 done, so ``submitted == queued + running + done`` whenever the tracker's lock
 is free. ``done`` counts what ``Future.done()`` counts (results, failures and
@@ -38,18 +52,60 @@ anyone, as a snapshot.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
-from ._extras import WorkerId
+from ._errors import BrokenExecutor
+from ._extras import TaskTimeout, WorkerCrashed, WorkerId
 from ._future import Future
+from ._naming import _name_of
 
 __all__ = ["PoolStats", "Timeline", "WorkerStats"]
 
 LOGGER = logging.getLogger("minipool")
+
+T = TypeVar("T")
+
+# How many timelines a pool keeps for write_trace/write_report(pool): the
+# last ones submitted. A timeline is a few hundred bytes, so this bounds a
+# long-running pool's record to a few MB; older ones are dropped (the trace
+# says how many). Pass the futures themselves to draw more.
+KEPT_TIMELINES = 10_000
+KEPT_WORKER_EVENTS = 1_000  # worker processes started and exited, the same way
+
+
+# Named tuples, not frozen dataclasses: one is made per callback, and a tuple is
+# several times cheaper to make.
+class _Ran(NamedTuple):
+    """A done callback or a hook that ran for a task: where and when."""
+
+    kind: str  # "callback" or "hook"
+    name: str  # the callback's module.qualname, or the hook's keyword
+    thread: str  # the name of the thread that ran it
+    start: float
+    end: float
+
+
+class _Try(NamedTuple):
+    """An earlier start of a task whose worker died; the task then ran again."""
+
+    worker: WorkerId
+    started: float
+    ended: float  # when the dispatcher saw the worker's death
+
+
+class _WorkerEvent(NamedTuple):
+    """A worker process started or exited (process pool)."""
+
+    kind: str  # "started" or "exited"
+    worker: WorkerId
+    at: float
+    exitcode: Optional[int] = None
+    hook: Optional[_Ran] = None  # the on_worker_exit hook's run, if any
 
 
 @dataclass
@@ -59,7 +115,9 @@ class Timeline:
     Times are ``time.monotonic()`` seconds. ``worker`` is the thread's name
     (thread pool) or the process's pid (process pool). ``attempts`` counts
     starts: more than 1 only when a process pool retried the task after its
-    worker crashed (``crash_retries``).
+    worker crashed (``crash_retries``). ``task`` names the call as error
+    messages do (``module.fn(arg, key=value)``, shortened), from its first
+    start; None for a task that never started.
     """
 
     queued: float
@@ -67,6 +125,12 @@ class Timeline:
     finished: Optional[float] = None
     worker: Optional[WorkerId] = None
     attempts: int = 0
+    task: Optional[str] = None
+    # For write_trace/write_report (see the module docstring); not part of the API.
+    _ending: str = field(default="", init=False, repr=False, compare=False)
+    _error: str = field(default="", init=False, repr=False, compare=False)
+    _tries: list[_Try] = field(default_factory=list, init=False, repr=False, compare=False)
+    _ran: list[_Ran] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def waited(self) -> Optional[float]:
@@ -133,20 +197,34 @@ class _Tracker:
         self._submitted = self._queued = self._running = 0
         self._done = self._failed = self._cancelled = 0
         self._workers: dict[WorkerId, _WorkerState] = {}
+        # The last timelines and worker events, for write_trace/write_report.
+        self.timelines: collections.deque[Timeline] = collections.deque(maxlen=KEPT_TIMELINES)
+        self.worker_log: collections.deque[_WorkerEvent] = collections.deque(
+            maxlen=KEPT_WORKER_EVENTS)
 
     # ------------------------------------------------------------- tasks
     def task_submitted(self, future: Future[Any]) -> None:
-        future.timeline = Timeline(queued=time.monotonic())
+        timeline = future.timeline = Timeline(queued=time.monotonic())
         with self._lock:
             self._submitted += 1
             self._queued += 1
-        future.add_done_callback(self._task_done)  # first callback: runs before the user's
+            self.timelines.append(timeline)
+        task_done = self._task_done  # one bound method, so that _TimedFuture knows it
+        if isinstance(future, _TimedFuture):
+            future.tracker_callback = task_done
+        future.add_done_callback(task_done)  # first callback: runs before the user's
 
     def task_started(self, future: Future[Any], worker: WorkerId,
                      task: Callable[[], str]) -> None:
-        """*task* describes the call; it is called only if someone asks (stats())."""
+        """*task* describes the call: once, for ``Timeline.task``, and for stats().
+
+        (It is called here, before the start is noted, so that naming the call
+        is not counted as running it; a retried task keeps its first name.)
+        """
         timeline = future.timeline
         assert timeline is not None
+        if timeline.task is None:
+            timeline.task = task()
         timeline.started = time.monotonic()
         timeline.worker = worker
         timeline.attempts += 1
@@ -159,6 +237,8 @@ class _Tracker:
         """A started task goes back to the queue (its worker died; it will run again)."""
         timeline = future.timeline
         assert timeline is not None
+        if timeline.started is not None and timeline.worker is not None:
+            timeline._tries.append(_Try(timeline.worker, timeline.started, time.monotonic()))
         timeline.started = None
         with self._lock:
             self._running -= 1
@@ -169,17 +249,26 @@ class _Tracker:
         assert timeline is not None
         timeline.finished = time.monotonic()
         cancelled = future.cancelled()
-        failed = not cancelled and future.exception() is not None
+        error = None if cancelled else future.exception()
+        timeline._ending = _ending(cancelled, error)
+        if error is not None:
+            timeline._error = _short_error(error)
         with self._lock:
             if timeline.started is None:
                 self._queued -= 1
             else:
                 self._running -= 1
             self._done += 1
-            self._failed += failed
+            self._failed += error is not None
             self._cancelled += cancelled
         if self._on_task_done is not None:
-            self._on_task_done(future)
+            start = time.monotonic()
+            try:
+                self._on_task_done(future)
+            finally:  # a hook that raises is logged by the future, as any callback
+                timeline._ran.append(_Ran("hook", "on_task_done",
+                                          threading.current_thread().name, start,
+                                          time.monotonic()))
 
     # ----------------------------------------------------------- workers
     def worker_idle(self, worker: WorkerId) -> None:
@@ -191,15 +280,28 @@ class _Tracker:
     def worker_started(self, worker: WorkerId) -> None:
         with self._lock:
             self._workers.setdefault(worker, _WorkerState())
+            self.worker_log.append(_WorkerEvent("started", worker, time.monotonic()))
 
     def worker_exited(self, worker: WorkerId, exitcode: Optional[int]) -> None:
+        exited = time.monotonic()
         with self._lock:
             self._workers.pop(worker, None)
+        hook = None
         if self._on_worker_exit is not None:
             try:
                 self._on_worker_exit(worker, exitcode)
             except Exception:  # a hook's bug must not stop the pool
                 LOGGER.exception("exception calling on_worker_exit for %r", worker)
+            hook = _Ran("hook", "on_worker_exit", threading.current_thread().name, exited,
+                        time.monotonic())
+        with self._lock:
+            self.worker_log.append(_WorkerEvent("exited", worker, exited, exitcode, hook))
+
+    def recorded(self) -> tuple[list[Timeline], list[_WorkerEvent], int]:
+        """The kept timelines, the worker events, and how many timelines were dropped."""
+        with self._lock:
+            return list(self.timelines), list(self.worker_log), self._submitted - len(
+                self.timelines)
 
     # ---------------------------------------------------------- snapshot
     def snapshot(self) -> PoolStats:
@@ -211,6 +313,71 @@ class _Tracker:
             return PoolStats(submitted=self._submitted, queued=self._queued,
                              running=self._running, done=self._done, failed=self._failed,
                              cancelled=self._cancelled, workers=workers)
+
+
+class _TimedFuture(Future[T]):
+    """The future a configured pool returns: it notes where and when each done
+    callback ran (``Timeline._ran``), for write_trace and write_report.
+
+    Only configured pools make these, so a default pool's futures pay nothing.
+    The tracker's own callback (``tracker_callback``) is not timed here: it
+    times the hook it runs itself; nor is minipool's own bookkeeping (the
+    callbacks of wait(), as_completed(), max_pending), which is not the
+    user's work.
+    """
+
+    tracker_callback: Optional[Callable[[Future[Any]], object]] = None
+
+    def __repr__(self) -> str:  # to users it is a Future like any other
+        return super().__repr__().replace(f"<{type(self).__name__} ", "<Future ", 1)
+
+    def _run_one_callback(self, callback: Callable[[Future[T]], object]) -> None:
+        timeline = self.timeline
+        if (timeline is None or callback is self.tracker_callback
+                or _is_bookkeeping(callback)):
+            super()._run_one_callback(callback)
+            return
+        start = time.monotonic()
+        try:
+            super()._run_one_callback(callback)
+        finally:
+            timeline._ran.append(_Ran("callback", _name_of(callback),
+                                      threading.current_thread().name, start,
+                                      time.monotonic()))
+
+
+_BOOKKEEPING_MODULES = frozenset({"minipool", "minipool.thread", "minipool.process"})
+
+
+def _is_bookkeeping(callback: Callable[..., object]) -> bool:
+    """A callback that minipool itself added (its module is minipool's machinery)."""
+    module = getattr(callback, "__module__", None) or ""
+    return module in _BOOKKEEPING_MODULES or module.startswith("minipool._")
+
+
+def _ending(cancelled: bool, error: Optional[BaseException]) -> str:
+    """How a task ended, as a trace marks it."""
+    if cancelled:
+        return "cancelled"
+    if error is None:
+        return "result"
+    if isinstance(error, TaskTimeout):
+        return "timed out"
+    if isinstance(error, WorkerCrashed):
+        return "crashed"
+    if isinstance(error, BrokenExecutor):
+        return "broken"
+    return "raised"
+
+
+def _short_error(error: BaseException) -> str:
+    try:
+        text = str(error)
+    except Exception:  # a broken __str__ must not stop the pool
+        text = ""
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    shown = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    return shown if len(shown) <= 300 else shown[:297] + "..."
 
 
 def _stats_not_enabled() -> RuntimeError:

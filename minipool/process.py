@@ -135,7 +135,7 @@ from ._exit import interpreter_is_exiting, usable_cpu_count, watch_until_exit
 from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _PendingLimit
 from ._future import Future
 from ._naming import _describe_call, _name_of, _short_repr
-from ._timeline import PoolStats, _stats_not_enabled, _Tracker
+from ._timeline import PoolStats, _stats_not_enabled, _TimedFuture, _Tracker
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Self
@@ -1281,7 +1281,8 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
     def _submit_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
                            kwargs: dict[str, Any]) -> Future[T]:
         """``submit`` for a configured pool: the same steps, plus the extras."""
-        future: Future[T] = Future()
+        # A tracking pool's futures also time their callbacks (_timeline._TimedFuture).
+        future: Future[T] = Future() if self._dispatcher.tracker is None else _TimedFuture()
         try:
             payload = _pickle_call(fn, args, kwargs)
         except Exception as exc:

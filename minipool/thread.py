@@ -75,7 +75,7 @@ from ._exit import interpreter_is_exiting, usable_cpu_count, watch_until_exit
 from ._extras import TaskTimeout, _make_options, _Options, _PendingLimit
 from ._future import Future
 from ._naming import _describe_call
-from ._timeline import PoolStats, _stats_not_enabled, _Tracker
+from ._timeline import PoolStats, _stats_not_enabled, _TimedFuture, _Tracker
 from ._watchdog import _Watchdog
 
 if TYPE_CHECKING:
@@ -439,7 +439,8 @@ class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
                            kwargs: dict[str, Any]) -> Future[T]:
         """``submit`` for a configured pool: the same steps, plus the extras."""
         channel = self._channel
-        future: Future[T] = Future()
+        # A tracking pool's futures also time their callbacks (_timeline._TimedFuture).
+        future: Future[T] = Future() if self._tracker is None else _TimedFuture()
         item = _ConfiguredWorkItem(future, fn, args, kwargs, self)
         limit = channel.limit
         if limit is not None and threading.current_thread() not in self._workers:

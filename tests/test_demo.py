@@ -10,13 +10,14 @@ to assert.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
-from minipool import demo
+from minipool import __main__, demo
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,10 +59,34 @@ def test_example_prints_results_in_finishing_order_then_map_in_input_order() -> 
 
 
 @pytest.mark.timeout(30)
-def test_unknown_command_prints_usage_and_fails() -> None:
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_each_command_on_one_line_and_exits_0(flag: str) -> None:
+    run = _run(flag)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: python -m minipool")
+    lines = run.stdout.splitlines()
+    for name in __main__.COMMANDS:
+        [line] = [line for line in lines if line.split()[:1] == [name]]
+        assert __main__.SUMMARIES[name] in line
+    assert "python -m minipool COMMAND --help" in run.stdout
+    assert "``" not in run.stdout  # argparse-style text, not the module's docstring
+
+
+@pytest.mark.timeout(30)
+def test_unknown_command_prints_the_help_and_an_error_and_exits_2() -> None:
     run = _run("bogus")
     assert run.returncode == 2
-    assert "demo" in run.stdout
+    assert run.stdout == ""
+    assert "usage: python -m minipool" in run.stderr and "demo" in run.stderr
+    assert "unknown command 'bogus'" in run.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", list(__main__.COMMANDS))
+def test_each_command_prints_its_own_help_and_exits_0(command: str) -> None:
+    run = _run(command, "--help")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"usage: python -m minipool {command}")
 
 
 # ------------------------------------------------- the demo's conclusions
@@ -185,6 +210,61 @@ def test_unknown_experiment_is_refused_with_the_list_of_names() -> None:
     assert "echo-server" in run.stderr
 
 
+# ------------------------------------- the exit status: lessons, not timings
+def _one_drifted_run(lesson_holds: bool) -> Callable[[demo.Setup], demo.Outcome]:
+    """An experiment whose total (3 s) missed its prediction (1 +/- 0.25 s): a busy machine."""
+
+    def experiment(setup: demo.Setup) -> demo.Outcome:
+        spans = [demo.Span("task", "1", os.getpid() + 1, "MainThread", 0.0, 3.0)]
+        run = demo.Run("one task that took three times its prediction", spans, t0=0.0,
+                       measured=3.0, predicted=1.0, tolerance=0.25, theory="1 unit",
+                       tutorial="1 s")
+        return demo.Outcome("drift", "a total that drifted", "the lesson", os.getpid(),
+                            [run], checks={"the lesson held": lesson_holds})
+
+    return experiment
+
+
+def _run_drifted(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                 lesson_holds: bool, loads: list[Any]) -> tuple[int, str]:
+    """``demo.main`` (timings judged) on the drifted experiment, with these load averages."""
+    monkeypatch.setattr(demo, "EXPERIMENTS", {"drift": _one_drifted_run(lesson_holds)})
+    monkeypatch.setattr(demo, "_load_average", iter(loads).__next__)  # before, after
+    monkeypatch.setattr(demo, "usable_cpu_count", lambda: 2)
+    status = demo.main(["--only", "drift", "--no-color"])
+    return status, " ".join(capsys.readouterr().out.split())  # the note is wrapped
+
+
+@pytest.mark.timeout(30)
+def test_a_total_that_drifted_on_a_busy_machine_is_a_note_and_exits_0(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _run_drifted(monkeypatch, capsys, True, [(3.9, 2.0, 1.0), (5.2, 2.5, 1.1)])
+    assert status == 0, out
+    assert "OUT OF TOLERANCE" in out and "1 of 1 conclusions held" in out
+    assert "note: 1 of 1 measured totals drifted outside their tolerance" in out
+    assert "drift: one task that took three times its prediction" in out
+    assert "3.9, 2.0, 1.0 before the tour, 5.2, 2.5, 1.1 after; 2 usable cores" in out
+    assert "Other programs were sharing the CPUs" in out
+
+
+@pytest.mark.timeout(30)
+def test_a_drift_the_load_does_not_explain_is_still_a_note_and_exits_0(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _run_drifted(monkeypatch, capsys, True, [(0.1, 0.1, 0.1), None])
+    assert status == 0, out
+    assert "0.1, 0.1, 0.1 before the tour, unknown after" in out
+    assert "does not show other programs using every core" in out
+    assert "sharing the CPUs" not in out
+
+
+@pytest.mark.timeout(30)
+def test_a_lesson_that_did_not_hold_exits_1(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = _run_drifted(monkeypatch, capsys, False, [(0.1, 0.1, 0.1)] * 2)
+    assert status == 1
+    assert "[NO!] the lesson held" in out and "A lesson did not hold" in out
+
+
 # ------------------------------------------------------------- the drawing
 @pytest.mark.timeout(10)
 def test_timeline_puts_the_main_thread_first_and_each_span_at_its_time() -> None:
@@ -226,3 +306,12 @@ def test_timeline_is_coloured_only_when_asked() -> None:
     assert "\033[32m1" in coloured and "\033[33mc1" in coloured
     assert coloured.replace("\033[32m", "").replace("\033[33m", "").replace(
         "\033[0m", "") == plain
+
+
+@pytest.mark.timeout(10)
+def test_timeline_orders_the_threads_of_a_process_by_their_numbers() -> None:
+    spans = [demo.Span("task", str(n), 100, f"echo-conn-{n}", 0.0, 1.0) for n in (10, 2, 1)]
+    run = demo.Run("t", spans, t0=0.0, measured=1.0, predicted=1.0, tolerance=1.0,
+                   theory="", tutorial="")
+    lanes = demo.draw_timeline(run, main_pid=100)[:3]
+    assert [lane.split()[0] for lane in lanes] == ["echo-conn-1", "echo-conn-2", "echo-conn-10"]

@@ -172,7 +172,8 @@ def test_minipool_except_clauses_catch_the_stdlib_errors():
 
 
 # ------------------------------------------------------------------ names and signatures
-EXTRAS = ["WorkerCrashed", "TaskTimeout", "Timeline", "PoolStats", "WorkerStats"]
+EXTRAS = ["WorkerCrashed", "TaskTimeout", "Timeline", "PoolStats", "WorkerStats",
+          "write_trace", "write_report"]
 
 
 def test_all_is_the_stdlib_list_plus_the_two_pools_the_extras_and_make_executor():

@@ -201,3 +201,24 @@ def test_the_extras_errors_pickle_with_their_attributes() -> None:
     assert (str(crashed2), crashed2.pid, crashed2.signal_name, crashed2.attempts) == (
         "m", 1, "SIGKILL", 2)
     assert (str(timeout2), timeout2.limit, timeout2.worker) == ("m", 1.5, "w")
+
+
+@pytest.mark.timeout(60)
+def test_timeline_names_the_task_as_error_messages_do() -> None:
+    with minipool.MiniThreadPool(1).configure(timeline=True) as pool:
+        ran = pool.submit(pow, 2, 10)
+        ran.result(timeout=50)
+        assert ran.timeline is not None and ran.timeline.task == "pow(2, 10)"
+    with _fork_pool().configure(timeline=True) as pool:
+        ran = pool.submit(tasks.add, 1, b=2)
+        ran.result(timeout=50)
+        assert ran.timeline is not None and ran.timeline.task == "process_tasks.add(1, b=2)"
+
+
+@pytest.mark.timeout(60)
+def test_a_configured_pools_future_reads_as_a_future() -> None:
+    with minipool.MiniThreadPool(1).configure(timeline=True) as pool:
+        future = pool.submit(pow, 2, 2)
+        future.result(timeout=50)
+    assert isinstance(future, minipool.Future)
+    assert repr(future).startswith("<Future at ") and "returned int" in repr(future)
