@@ -35,7 +35,8 @@ from ._extras import TaskTimeout, WorkerCrashed
 from ._factory import make_executor
 from ._future import Future
 from ._report import write_report
-from ._timeline import PoolStats, Timeline, WorkerStats
+from ._stats import PoolStats, WorkerStats
+from ._timeline import Timeline
 from ._trace import write_trace
 from ._waiting import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from .process import MiniProcessPool, ProcessPoolExecutor

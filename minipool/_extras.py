@@ -26,17 +26,15 @@ import threading
 # Deliberate borrowing: the stdlib's class, so `except BrokenProcessPool` catches ours.
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._errors import TimeoutError
+from ._stats import WorkerId
 
 if TYPE_CHECKING:
     from ._future import Future
 
 __all__ = ["TaskTimeout", "WorkerCrashed"]
-
-WorkerId = Union[str, int]  # a worker thread's name, or a worker process's pid
-
 
 # ------------------------------------------------------------------ errors
 class WorkerCrashed(BrokenProcessPool):

@@ -52,12 +52,9 @@ import concurrent.futures  # only the base class asyncio requires (see class Fut
 import enum
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 from ._errors import CancelledError, InvalidStateError, TimeoutError
-
-if TYPE_CHECKING:
-    from ._timeline import Timeline
 
 T = TypeVar("T")
 
@@ -105,28 +102,15 @@ class Future(concurrent.futures.Future[T]):
     # The stdlib declares _state as str; ours is the (str-valued) enum.
     _state: FutureState
 
-    # When, and by which worker, the task ran: set by a pool configured with
-    # timeline=True (see _timeline.py); a class attribute, so a future of
-    # any other pool costs nothing for it.
-    timeline: Optional[Timeline] = None
-
     def __init__(self) -> None:
         # _condition guards every attribute below. It keeps the stdlib's name
         # because concurrent.futures.wait()/as_completed() acquire and release
-        # `future._condition` of whatever futures they are given.
-        # Re-entrant, as the stdlib's is: its wait() calls f.cancelled() and
-        # f.exception() while holding f._condition, and error messages built
-        # under the lock call __repr__, which takes it again.
-        # Speed: an RLock, not a threading.Condition. A Condition is Python
-        # code to create, enter and notify, and brings 7 objects the garbage
-        # collector tracks (its deque and bound methods): a stdlib Future is
-        # 11 of them, this one 4. With 50k futures alive, the collector's
-        # passes over them were most of the stdlib's time (thread
-        # submit+wait of 50k no-ops: 1.37 s with gc on, 0.47 s with it off).
-        # Most futures are never waited on while pending (a callback, wait()
-        # or a late result() reads them), so the sleeping machinery
-        # (_sleepers) is made only when a thread actually has to sleep.
-        # Thread submit+wait went from ratio ~0.95 to ~0.3 (docs/performance.md).
+        # `future._condition` of whatever futures they are given. Despite the
+        # name, an RLock: re-entrant, as the stdlib's is (its wait() calls
+        # f.exception() while holding f._condition, and __repr__ takes it
+        # again), and not a Condition, which is much dearer to make and to
+        # collect (why: docs/performance.md, "The Future locks with an RLock").
+        # Sleeping is done with _sleepers, made only when a thread must sleep.
         # (typeshed declares the stdlib's as a Condition: the ignore below.)
         self._condition = threading.RLock()  # type: ignore[assignment]
         # One locked lock per thread sleeping in result()/exception(), each

@@ -1,8 +1,9 @@
 """Timelines and stats: what a configured pool records about its tasks (opt-in).
 
 A pool configured with ``timeline=True`` (or with an ``on_task_done`` /
-``on_worker_exit`` hook) gives every future it returns a ``Timeline``
-(``future.timeline``; None for futures of other pools) and answers
+``on_worker_exit`` hook) returns ``_TimedFuture``s: futures that carry a
+``Timeline`` (``future.timeline``; other futures have no such attribute, so
+the core ``Future`` knows nothing of timelines) and answers
 ``pool.stats()`` with a ``PoolStats``. A pool that is not configured keeps no
 record at all: that is how "no overhead when nobody looks" is kept.
 
@@ -60,11 +61,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
 from ._errors import BrokenExecutor
-from ._extras import TaskTimeout, WorkerCrashed, WorkerId
+from ._extras import TaskTimeout, WorkerCrashed
 from ._future import Future
 from ._naming import _name_of
+from ._stats import PoolStats, WorkerId, WorkerStats
 
-__all__ = ["PoolStats", "Timeline", "WorkerStats"]
+__all__ = ["Timeline"]
 
 LOGGER = logging.getLogger("minipool")
 
@@ -145,41 +147,6 @@ class Timeline:
         return self.finished - self.started
 
 
-@dataclass(frozen=True)
-class WorkerStats:
-    """One worker in ``PoolStats.workers``: what it is doing, and how much it did."""
-
-    worker: WorkerId
-    task: Optional[str]  # the call it is running, as text; None when idle
-    tasks_done: int
-
-    @property
-    def busy(self) -> bool:
-        return self.task is not None
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    """A snapshot of a pool: ``pool.stats()``.
-
-    ``submitted == queued + running + done``; ``done`` counts results,
-    failures and cancellations (as ``Future.done()`` does), ``failed`` and
-    ``cancelled`` are its parts that returned no value.
-    """
-
-    submitted: int
-    queued: int
-    running: int
-    done: int
-    failed: int
-    cancelled: int
-    workers: tuple[WorkerStats, ...] = field(default=())
-
-    @property
-    def succeeded(self) -> int:
-        return self.done - self.failed - self.cancelled
-
-
 @dataclass
 class _WorkerState:
     task: Optional[Callable[[], str]] = None  # describes the running call
@@ -204,14 +171,14 @@ class _Tracker:
 
     # ------------------------------------------------------------- tasks
     def task_submitted(self, future: Future[Any]) -> None:
+        assert isinstance(future, _TimedFuture)  # what a tracking pool's submit makes
         timeline = future.timeline = Timeline(queued=time.monotonic())
         with self._lock:
             self._submitted += 1
             self._queued += 1
             self.timelines.append(timeline)
         task_done = self._task_done  # one bound method, so that _TimedFuture knows it
-        if isinstance(future, _TimedFuture):
-            future.tracker_callback = task_done
+        future.tracker_callback = task_done
         future.add_done_callback(task_done)  # first callback: runs before the user's
 
     def task_started(self, future: Future[Any], worker: WorkerId,
@@ -221,8 +188,7 @@ class _Tracker:
         (It is called here, before the start is noted, so that naming the call
         is not counted as running it; a retried task keeps its first name.)
         """
-        timeline = future.timeline
-        assert timeline is not None
+        timeline = _timeline_of(future)
         if timeline.task is None:
             timeline.task = task()
         timeline.started = time.monotonic()
@@ -235,8 +201,7 @@ class _Tracker:
 
     def task_requeued(self, future: Future[Any]) -> None:
         """A started task goes back to the queue (its worker died; it will run again)."""
-        timeline = future.timeline
-        assert timeline is not None
+        timeline = _timeline_of(future)
         if timeline.started is not None and timeline.worker is not None:
             timeline._tries.append(_Try(timeline.worker, timeline.started, time.monotonic()))
         timeline.started = None
@@ -245,8 +210,7 @@ class _Tracker:
             self._queued += 1
 
     def _task_done(self, future: Future[Any]) -> None:
-        timeline = future.timeline
-        assert timeline is not None
+        timeline = _timeline_of(future)
         timeline.finished = time.monotonic()
         cancelled = future.cancelled()
         error = None if cancelled else future.exception()
@@ -326,6 +290,9 @@ class _TimedFuture(Future[T]):
     user's work.
     """
 
+    # When, and by which worker, the task ran: set by _Tracker.task_submitted
+    # before submit returns the future.
+    timeline: Optional[Timeline] = None
     tracker_callback: Optional[Callable[[Future[Any]], object]] = None
 
     def __repr__(self) -> str:  # to users it is a Future like any other
@@ -344,6 +311,12 @@ class _TimedFuture(Future[T]):
             timeline._ran.append(_Ran("callback", _name_of(callback),
                                       threading.current_thread().name, start,
                                       time.monotonic()))
+
+
+def _timeline_of(future: Future[Any]) -> Timeline:
+    """The timeline of a tracked pool's future (a _TimedFuture, from task_submitted)."""
+    assert isinstance(future, _TimedFuture) and future.timeline is not None
+    return future.timeline
 
 
 _BOOKKEEPING_MODULES = frozenset({"minipool", "minipool.thread", "minipool.process"})
@@ -378,8 +351,3 @@ def _short_error(error: BaseException) -> str:
     first_line = text.strip().splitlines()[0] if text.strip() else ""
     shown = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
     return shown if len(shown) <= 300 else shown[:297] + "..."
-
-
-def _stats_not_enabled() -> RuntimeError:
-    return RuntimeError("stats() needs a pool configured to keep them: "
-                        "pool.configure(timeline=True) before the first submit")

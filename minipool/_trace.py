@@ -50,7 +50,10 @@ import time
 from typing import Any, Iterable, Optional, Union
 
 from ._future import Future
-from ._timeline import PoolStats, Timeline, _Tracker, _WorkerEvent
+from ._process_extras import _ProcessExtras
+from ._stats import PoolStats
+from ._thread_extras import _ThreadExtras
+from ._timeline import Timeline, _Tracker, _WorkerEvent
 from .process import MiniProcessPool
 from .thread import MiniThreadPool
 
@@ -126,9 +129,10 @@ class _Recording:
 
 
 def _tracker_of(pool: Union[MiniThreadPool, MiniProcessPool]) -> Optional[_Tracker]:
-    if isinstance(pool, MiniThreadPool):
-        return pool._tracker
-    return pool._dispatcher.tracker
+    extras = pool._extras
+    if isinstance(extras, (_ThreadExtras, _ProcessExtras)):
+        return extras.tracker
+    return None  # not configured
 
 
 def _not_recorded(what: str) -> ValueError:
@@ -153,9 +157,10 @@ def _source_data(source: Source) -> tuple[list[Timeline], list[_WorkerEvent], in
     for future in source:
         if not isinstance(future, Future):
             raise TypeError(f"expected minipool futures, got a {type(future).__name__}")
-        if future.timeline is None:
+        timeline = getattr(future, "timeline", None)  # only a tracking pool's futures have one
+        if timeline is None:
             raise _not_recorded(f"the future {future!r}")
-        timelines.append(future.timeline)
+        timelines.append(timeline)
     return timelines, [], 0, None, f"{len(timelines)} futures"
 
 

@@ -12,7 +12,7 @@ How a task flows::
     submit(fn, *args)
       |  wraps the call in a _WorkItem holding a new Future
       v
-    channel.work_queue  (a queue.SimpleQueue shared by all workers)
+    shared.work_queue  (a queue.SimpleQueue shared by all workers)
       |  a worker takes the oldest item
       v
     _work_loop: item.run()
@@ -20,21 +20,19 @@ How a task flows::
       v
     future.set_result(value) / future.set_exception(exc)
       -> done callbacks run right here, in the worker thread
-    channel.idle_workers.append(None)   # "I am free": the next submit reuses me
+    shared.idle_workers.append(None)   # "I am free": the next submit reuses me
 
-A pool configured with ``configure(...)`` (see _extras.py) puts a
-``_ConfiguredWorkItem`` on the same queue instead: its ``run`` gives back the
-item's ``_PendingLimit`` place, records the timeline, registers a deadline
-with the pool's ``_Watchdog`` (task_timeout) and runs the call in a copied
-context (copy_context), around the same steps.
+Workers and the pool share only a ``_Shared`` (the queue, the idle-worker
+tokens, the lock and the flags); a worker never holds a reference to the
+pool, so a pool that is dropped without ``shutdown`` is garbage collected,
+and its finalizer tells the workers to stop.
 
-Workers and the pool share only a ``_Channel`` (the queue, the idle-worker
-tokens, the lock, the flags and a configured pool's ``_PendingLimit``); a
-worker never holds a reference to the pool, so a pool that is dropped without
-``shutdown`` is garbage collected, and its finalizer tells the workers to stop.
+``configure(...)`` loads ``_thread_extras.py``, which plugs in its own
+``submit`` (``_ThreadExtras.submit``): it queues a ``_ConfiguredWorkItem``
+on the same queue, whose ``run`` adds the extras around the same steps.
 
 Stopping: ``shutdown``, the pool's finalizer and the interpreter-exit hook
-all call ``_Channel.close``, which puts one ``None`` (the stop sentinel) at
+all call ``_Shared.close``, which puts one ``None`` (the stop sentinel) at
 the end of ``work_queue``. Because the queue is FIFO, every item queued
 before it runs first. A worker that takes the sentinel puts it back for the
 next worker and exits.
@@ -49,15 +47,14 @@ Guarantees / Assumptions
   forever if the thread is descheduled at the wrong moment (a CPython bug,
   fixed in 3.11; ``tests/test_static_checks.py`` keeps this rule).
 * Worker threads are not daemons: the interpreter waits for them at exit.
-  ``_exit.py`` closes every live channel before that wait, so workers finish
-  the queued work and exit instead of waiting forever for more.
+  ``_exit.py`` closes every live pool's ``_Shared`` before that wait, so
+  workers finish the queued work and exit instead of waiting forever for more.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures  # identity only: a base class of MiniThreadPool (see there)
-import contextvars
 import itertools
 import logging
 import queue
@@ -67,19 +64,16 @@ import weakref
 # Deliberate borrowing: the stdlib's exception class, so that
 # `except concurrent.futures.thread.BrokenThreadPool` catches ours.
 from concurrent.futures.thread import BrokenThreadPool as BrokenThreadPool
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, TypeVar
 
-from ._errors import InvalidStateError
 from ._executor import Executor
 from ._exit import interpreter_is_exiting, usable_cpu_count, watch_until_exit
-from ._extras import TaskTimeout, _make_options, _Options, _PendingLimit
 from ._future import Future
-from ._naming import _describe_call
-from ._timeline import PoolStats, _stats_not_enabled, _TimedFuture, _Tracker
-from ._watchdog import _Watchdog
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Self
+
+    from ._stats import PoolStats
 
     P = ParamSpec("P")
 
@@ -114,7 +108,7 @@ class _WorkItem:
             self.future.set_result(result)
 
 
-class _Channel:
+class _Shared:
     """Everything a pool and its worker threads share.
 
     ``lock`` guards ``closed`` and ``broken`` and makes "check the flags, then
@@ -134,19 +128,14 @@ class _Channel:
         self.work_queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
         # One token per free worker: a worker appends one each time it becomes
         # free; submit pops one (never blocking) to claim a free worker instead
-        # of starting a new one.
-        # Speed: a deque, not a threading.Semaphore. append() and pop() are
-        # single C calls, atomic under the GIL (and locked per object on
-        # free-threaded builds), so submit and the workers share no lock
-        # here. A Semaphore is a Condition and a counter in Python code:
-        # about 1.2 us per task for release + acquire(timeout=0), and a lock
-        # that submit and every worker contend for.
+        # of starting a new one. A deque, not a Semaphore: append() and pop()
+        # take no lock (why: docs/performance.md, "Idle thread workers").
         self.idle_workers: collections.deque[None] = collections.deque()
         self.closed = False  # set once, by close(); owned by `lock`
         self.broken: Optional[str] = None  # set once, by a failing initializer
-        # Set by configure(max_pending=...): closed with the channel, so that
-        # a submit waiting for room wakes up when the pool closes or breaks.
-        self.limit: Optional[_PendingLimit] = None
+        # Hook: called, outside the lock, once the pool closes or breaks (a
+        # configured pool's max_pending wakes its waiting submits).
+        self.on_close: list[Callable[[], None]] = []
 
     def check_accepting(self) -> None:
         """Raise the error a submit gets now, if any. Call with ``lock`` held."""
@@ -172,7 +161,7 @@ class _Channel:
             if not self.closed:
                 self.closed = True
                 self.work_queue.put(None)
-        self._close_limit()
+        self._run_close_hooks()
 
     def break_pool(self, reason: str) -> None:
         """Mark the pool unusable and fail every queued item.
@@ -191,11 +180,11 @@ class _Channel:
             for item in self._drain():
                 if item.future.set_running_or_notify_cancel():
                     item.future.set_exception(BrokenThreadPool(reason))
-        self._close_limit()
+        self._run_close_hooks()
 
-    def _close_limit(self) -> None:
-        if self.limit is not None:
-            self.limit.close()
+    def _run_close_hooks(self) -> None:
+        for hook in self.on_close:
+            hook()
 
     def _drain(self) -> list[_WorkItem]:
         items = []
@@ -211,79 +200,7 @@ class _Channel:
         return items
 
 
-class _ConfiguredWorkItem(_WorkItem):
-    """A work item of a configured pool: ``run`` adds the extras around the call."""
-
-    def __init__(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...],
-                 kwargs: dict[str, Any], pool: MiniThreadPool) -> None:
-        super().__init__(future, fn, args, kwargs)
-        options = pool._options
-        assert options is not None
-        self.limit = pool._channel.limit
-        self.tracker = pool._tracker
-        self.watchdog = pool._watchdog
-        self.task_timeout = options.task_timeout
-        self.context = contextvars.copy_context() if options.copy_context else None
-
-    def run(self) -> None:
-        if self.limit is not None:
-            self.limit.release(self)  # it left the queue: room for the next submit
-        if not self.future.set_running_or_notify_cancel():
-            return  # cancelled while it waited in the queue
-        worker = threading.current_thread().name
-        if self.tracker is not None:
-            self.tracker.task_started(self.future, worker, self.describe)
-        deadline = None
-        if self.watchdog is not None and self.task_timeout is not None:
-            deadline = self.watchdog.add(self.task_timeout, self._time_out_action(worker))
-        try:
-            self._call_and_settle()
-        finally:
-            if deadline is not None and self.watchdog is not None:
-                self.watchdog.discard(deadline)
-            if self.tracker is not None:
-                self.tracker.worker_idle(worker)  # busy until the call returned
-
-    def describe(self) -> str:
-        return _describe_call(self.fn, self.args, self.kwargs)
-
-    def _call_and_settle(self) -> None:
-        try:
-            if self.context is not None:
-                result = self.context.run(self.fn, *self.args, **self.kwargs)
-            else:
-                result = self.fn(*self.args, **self.kwargs)
-        except BaseException as exc:
-            try:
-                self.future.set_exception(exc)
-            except InvalidStateError:
-                pass  # it timed out: its outcome is discarded, as documented
-            del exc  # break the cycle exc -> traceback -> this frame -> exc
-            return
-        try:
-            self.future.set_result(result)
-        except InvalidStateError:
-            pass  # it timed out: its result is discarded, as documented
-
-    def _time_out_action(self, worker: str) -> Callable[[], None]:
-        future, limit = self.future, self.task_timeout
-        assert limit is not None
-
-        def time_out() -> None:  # runs in the watchdog thread
-            task = self.describe()
-            error = TaskTimeout(
-                f"task {task} ran longer than its task_timeout of {limit} s in thread "
-                f"{worker}; a thread cannot be stopped: it runs on, and its eventual "
-                f"result will be discarded", task=task, limit=limit, worker=worker)
-            try:
-                future.set_exception(error)
-            except InvalidStateError:
-                pass  # it finished just in time
-
-        return time_out
-
-
-def _work_loop(channel: _Channel, initializer: Optional[Callable[..., object]],
+def _work_loop(shared: _Shared, initializer: Optional[Callable[..., object]],
                initargs: tuple[Any, ...]) -> None:
     """The body of every worker thread."""
     if initializer is not None:
@@ -291,21 +208,32 @@ def _work_loop(channel: _Channel, initializer: Optional[Callable[..., object]],
             initializer(*initargs)
         except BaseException:
             LOGGER.critical("Exception in initializer:", exc_info=True)
-            channel.break_pool(_INITIALIZER_FAILED)
+            shared.break_pool(_INITIALIZER_FAILED)
             return
     while True:
-        item = channel.work_queue.get()
+        item = shared.work_queue.get()
         if item is None:
-            channel.work_queue.put(None)  # pass the stop sentinel on
+            shared.work_queue.put(None)  # pass the stop sentinel on
             return
         item.run()
         del item  # do not keep the finished call's arguments alive while idle
-        channel.idle_workers.append(None)
+        shared.idle_workers.append(None)
 
 
 def _default_max_workers() -> int:
     """The stdlib's default for the running Python."""
     return min(32, usable_cpu_count() + 4)
+
+
+class _Extras(Protocol):
+    """What ``configure()`` plugs in: ``_thread_extras._ThreadExtras``."""
+
+    def submit(self, pool: MiniThreadPool, fn: Callable[..., T], args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Future[T]: ...
+
+    def stats(self) -> PoolStats: ...
+
+    def join(self) -> None: ...  # shutdown(wait=True): the extras' own thread
 
 
 # The stdlib's ThreadPoolExecutor is a second base class, a deliberate
@@ -339,32 +267,29 @@ class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
         # (typeshed types the stdlib's attribute of this name as returning None.)
         self._initializer = initializer  # type: ignore[assignment]
         self._initargs = initargs
-        self._channel = _Channel()
-        # _workers is owned by submitting threads, under self._channel.lock.
+        self._shared = _Shared()
+        # _workers is owned by submitting threads, under self._shared.lock.
         self._workers: list[threading.Thread] = []
-        # The extras (configure()): None until configured, and then fixed.
-        self._options: Optional[_Options] = None
-        self._tracker: Optional[_Tracker] = None
-        self._watchdog: Optional[_Watchdog] = None
-        watch_until_exit(self._channel)
+        self._extras: Optional[_Extras] = None  # configure(): then fixed
+        watch_until_exit(self._shared)
         # If the pool is garbage collected without shutdown, stop the workers.
-        weakref.finalize(self, self._channel.close).atexit = False
+        weakref.finalize(self, self._shared.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        if self._options is not None:
-            return self._submit_configured(fn, args, kwargs)
-        channel = self._channel
-        with channel.lock:
-            channel.check_accepting()
+        if self._extras is not None:
+            return self._extras.submit(self, fn, args, kwargs)
+        shared = self._shared
+        with shared.lock:
+            shared.check_accepting()
             future: Future[T] = Future()
-            channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
+            shared.work_queue.put(_WorkItem(future, fn, args, kwargs))
             self._start_worker_unless_one_is_idle()
         return future
 
     def _start_worker_unless_one_is_idle(self) -> None:
-        """Call with the channel's lock held."""
+        """Call with the shared lock held."""
         try:
-            self._channel.idle_workers.pop()
+            self._shared.idle_workers.pop()
             return  # a free worker will take the item
         except IndexError:
             pass
@@ -373,21 +298,21 @@ class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
         worker = threading.Thread(
             name=f"{self._thread_name_prefix}_{len(self._workers)}",
             target=_work_loop,
-            args=(self._channel, self._initializer, self._initargs),
+            args=(self._shared, self._initializer, self._initargs),
             daemon=False,
         )
         worker.start()
         self._workers.append(worker)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._channel.close(cancel_queued=cancel_futures)
+        self._shared.close(cancel_queued=cancel_futures)
         if wait:
             for worker in list(self._workers):
                 worker.join()
-            if self._watchdog is not None:
-                self._watchdog.join()
+            if self._extras is not None:
+                self._extras.join()
 
-    # ------------------------------------------ extras (opt-in, see _extras.py)
+    # ------------------------------------ extras (opt-in, see _thread_extras.py)
     def configure(
         self,
         *,
@@ -400,65 +325,28 @@ class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
     ) -> Self:
         """Switch on minipool's extras; call before the first submit. Returns the pool.
 
-        * *max_pending*: ``submit`` waits while that many tasks are queued and
-          not yet running (back-pressure); *submit_timeout* bounds the wait
-          (then ``TimeoutError``). Submits from the pool's own worker threads
-          never wait (they could wait for themselves).
-        * *task_timeout*: a task still running after that many seconds has
-          its future failed with ``TaskTimeout``. A thread cannot be stopped:
-          it runs on, its eventual result is discarded, and it stays busy
-          (not available for other tasks) until the call returns.
-        * *timeline*: every future gets a ``Timeline`` (``future.timeline``)
-          and ``stats()`` works; *on_task_done(future)* is called as each
-          future becomes done (and implies *timeline*).
-        * *copy_context*: each task runs in a copy of the submitting thread's
-          ``contextvars`` context, as ``asyncio.to_thread`` does.
+        *max_pending*, *submit_timeout*: back-pressure on ``submit``.
+        *task_timeout*: an overrunning task's future fails with
+        ``TaskTimeout`` (its thread runs on; the result is discarded).
+        *timeline*, *on_task_done*: timelines and ``stats()``.
+        *copy_context*: each task runs in a copy of the submitter's
+        ``contextvars`` context. See docs/extras.md.
         """
-        options = _make_options(max_pending=max_pending, submit_timeout=submit_timeout,
-                                task_timeout=task_timeout, timeline=timeline,
-                                on_task_done=on_task_done, copy_context=copy_context)
-        with self._channel.lock:
-            if self._workers or self._options is not None:
-                raise RuntimeError("configure() must be called once, before the first submit")
-            if options.max_pending is not None:
-                self._channel.limit = _PendingLimit(options.max_pending, options.submit_timeout)
-            if options.tracks:
-                self._tracker = _Tracker(options.on_task_done, None)
-            if options.task_timeout is not None:
-                self._watchdog = _Watchdog(f"{self._thread_name_prefix}_watchdog")
-            self._options = options
+        from ._thread_extras import configure_thread_pool  # the extras load here only
+
+        configure_thread_pool(
+            self, max_pending=max_pending, submit_timeout=submit_timeout,
+            task_timeout=task_timeout, timeline=timeline, on_task_done=on_task_done,
+            copy_context=copy_context)
         return self
 
     def stats(self) -> PoolStats:
         """Counts, queue depth and per-worker state (needs ``configure(timeline=True)``)."""
-        if self._tracker is None:
-            raise _stats_not_enabled()
-        return self._tracker.snapshot()
+        if self._extras is None:
+            from ._stats import _stats_not_enabled
 
-    def _submit_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
-                           kwargs: dict[str, Any]) -> Future[T]:
-        """``submit`` for a configured pool: the same steps, plus the extras."""
-        channel = self._channel
-        # A tracking pool's futures also time their callbacks (_timeline._TimedFuture).
-        future: Future[T] = Future() if self._tracker is None else _TimedFuture()
-        item = _ConfiguredWorkItem(future, fn, args, kwargs, self)
-        limit = channel.limit
-        if limit is not None and threading.current_thread() not in self._workers:
-            limit.reserve(item)  # back-pressure: may wait, may raise TimeoutError
-        try:
-            with channel.lock:
-                channel.check_accepting()
-                if self._tracker is not None:
-                    self._tracker.task_submitted(future)
-                if limit is not None:  # a cancelled queued task frees its place at once
-                    future.add_done_callback(lambda _: limit.release(item))
-                channel.work_queue.put(item)
-                self._start_worker_unless_one_is_idle()
-        except BaseException:
-            if limit is not None:
-                limit.release(item)
-            raise
-        return future
+            raise _stats_not_enabled()
+        return self._extras.stats()
 
 
 ThreadPoolExecutor = MiniThreadPool

@@ -43,7 +43,7 @@ class PausingQueue:
 @pytest.mark.minipool_only
 @pytest.mark.timeout(20)
 def test_submit_racing_a_failing_initializer_loses_no_future(impl: Any) -> None:
-    # thread.py, _Channel: 1. submit() sees broken is None; 2. the worker's
+    # thread.py, _Shared: 1. submit() sees broken is None; 2. the worker's
     # initializer fails, it sets broken and fails every queued item; 3. submit()
     # enqueues its item, which nobody will ever take. Here submit is paused
     # between 1 and 3 while the initializer fails.
@@ -55,13 +55,13 @@ def test_submit_racing_a_failing_initializer_loses_no_future(impl: Any) -> None:
 
     pool = impl.ThreadPool(1, initializer=initializer)
     first = pool.submit(int)  # starts the only worker; it waits in the initializer
-    channel = pool._channel  # private: the queue the worker reads
+    shared = pool._shared  # private: the queue the worker reads
 
     def let_the_initializer_fail_now() -> None:
         initializer_may_fail.set()  # step 2 may happen now, and gets WINDOW seconds:
         time.sleep(WINDOW)  # a window held open on purpose, not a synchronisation guess
 
-    channel.work_queue = PausingQueue(channel.work_queue, let_the_initializer_fail_now)
+    shared.work_queue = PausingQueue(shared.work_queue, let_the_initializer_fail_now)
     try:
         second = pool.submit(int)  # step 3 comes after the pause
     except impl.BrokenThreadPool:

@@ -225,7 +225,7 @@ def test_chromium_draws_a_lane_per_worker_and_a_box_per_task_and_cuts_nothing_of
     minipool.write_report(tmp_path / "report.html", pool)
     [drawing] = _rendered(tmp_path / "report.html")
     _check_nothing_is_cut_off(drawing)
-    timelines, _events, _dropped = pool._dispatcher.tracker.recorded()  # type: ignore
+    timelines, _events, _dropped = pool._extras.tracker.recorded()  # type: ignore
     worker_pids = {t.worker for t in timelines} | {
         tried.worker for t in timelines for tried in t._tries}
     lanes = [lane["label"] for lane in drawing["lanes"]]

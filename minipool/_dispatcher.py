@@ -1,0 +1,506 @@
+"""The process pool's parent side: the inbox, and the dispatcher thread.
+
+Threads
+-------
+* *Submitting threads* append to ``_Inbox.pending`` and call
+  ``_Inbox.wake_dispatcher``, under ``_Inbox.lock``.
+* *The dispatcher thread* (``MiniProcessPool-N_dispatcher``), running
+  ``_Dispatcher.run``. It owns the workers: it starts them, hands them work,
+  reads their replies, sets the futures, notices their deaths and stops them.
+  It never references the pool, so a pool dropped without ``shutdown`` is
+  collected, and its finalizer closes the inbox.
+
+How a task flows through the dispatcher::
+
+    _Inbox.pending (a deque)  +  _Inbox.wake_dispatcher()    [submitting thread]
+      |                                                    [dispatcher thread]
+      v
+    _Dispatcher.run, in a loop:
+      _start_workers_for_pending()   one _Worker per pending item that finds
+                                     no idle worker, up to max_workers
+      _hand_out_work()               _next_item(): the oldest item, marked
+                                     running; worker.task = item;
+                                     worker.pipe.send_bytes(item.payload)
+      _wait_and_handle()             _selector.select() on _Inbox.wakeup_reader,
+                                     every _Worker.pipe, every process.sentinel
+        a pipe is readable  -> _read_reply(worker) -> _on_message(worker, reply)
+                               -> _settle(item.future, reply, ...): callbacks run here
+        a sentinel is ready -> _on_exit(worker): its last replies, join, then
+                               _on_unexpected_exit(worker) -> _break_pool(...)
+
+A pool configured with ``survive_crashes``, ``task_timeout`` or
+``timeline`` runs a ``_ConfiguredDispatcher`` (``_process_extras.py``)
+instead, which overrides the hooks marked "hook" below: what to do when a
+worker dies (``_on_unexpected_exit``), how long to wait (``_how_long_to_wait``,
+``_check_deadlines``), and what to note as a task moves.
+
+Why one pipe per worker: a ``multiprocessing.Queue`` shared by all workers
+has a lock; a worker killed while holding it wedges every other worker.
+Here a worker only ever touches its own pipe, and the dispatcher gave it
+exactly one task, so a death names the task it lost (docs/process-pool.md).
+
+Guarantees / Assumptions
+------------------------
+* The dispatcher writes to a worker's pipe only while the worker is idle,
+  and a worker writes only after reading a call, so pipe traffic is strict
+  request/reply: neither side can be blocked writing while the other is.
+* Nothing waits without also watching the workers' sentinels, so no
+  ``result()``, ``shutdown()`` or interpreter exit can hang on a dead worker.
+* Replacements (``max_tasks_per_child``) are started by the dispatcher
+  thread, under every start method: under ``fork`` that is a fork from a
+  multi-threaded process, which the stdlib refuses; minipool allows it
+  because a worker touches nothing of the parent's but its own pipe
+  (``_process_worker.py``).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import multiprocessing
+import pickle
+import selectors
+import signal
+import threading
+
+# Deliberate borrowing: the stdlib's exception class, so that
+# `except concurrent.futures.process.BrokenProcessPool` catches ours.
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any, Callable, NamedTuple, Optional
+
+from ._exit import interpreter_is_exiting
+from ._future import Future
+from ._naming import _describe_call, _name_of
+from ._process_worker import _worker_main
+from ._wire import _INIT_FAILED, _STOP, RemoteTraceback, _settle
+
+LOGGER = logging.getLogger("minipool")
+
+
+class _WorkItem:
+    """One submitted call: its Future, and the call pickled for a worker.
+
+    ``fn``, ``args`` and ``kwargs`` are kept only to name the task in errors.
+    """
+
+    def __init__(self, future: Future[Any], payload: bytes, fn: Callable[..., Any],
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.future = future
+        self.payload = payload
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def describe(self) -> str:
+        return _describe_call(self.fn, self.args, self.kwargs)
+
+
+class _Inbox:
+    """What the submitting threads and the dispatcher thread share.
+
+    ``lock`` guards every attribute below. It makes "check the flags, then
+    enqueue" one step for ``submit``, which prevents:
+
+      1. submit() sees broken is None;
+      2. the dispatcher breaks the pool and fails every pending item, then
+         exits;
+      3. submit() appends its item -- nobody will ever take it, and its
+         future never completes.
+
+    and likewise for ``closed`` (shutdown) in place of ``broken``.
+
+    The wake-up pipe: a message is in it exactly when ``_wakeup_sent`` is
+    True (both change only under ``lock``). So ``wake_dispatcher`` writes at
+    most one tiny message and never blocks, even with the lock held, and the
+    dispatcher's read in ``take_wakeup`` never blocks either.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: collections.deque[_WorkItem] = collections.deque()
+        self.closed = False  # set once, by close()
+        # set once, by terminate_workers()/kill_workers(): the workers' deaths
+        # are wanted, so survive_crashes must not run their tasks again
+        self.terminating = False
+        self.broken: Optional[str] = None  # set once, by the dispatcher
+        # The live worker processes, by pid: read by terminate/kill_workers.
+        self.processes: dict[int, BaseProcess] = {}
+        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        self._wakeup_sent = False
+        self._wakeup_closed = False
+        # Hook: called, outside the lock, once the inbox closes or the pool
+        # breaks (a configured pool's max_pending wakes its waiting submits).
+        self.on_close: list[Callable[[], None]] = []
+
+    def check_accepting(self) -> None:
+        """Raise the error a submit gets now, if any. Call with ``lock`` held."""
+        if self.broken is not None:
+            raise BrokenProcessPool(self.broken)
+        if self.closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if interpreter_is_exiting():
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    def wake_dispatcher(self) -> None:
+        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held."""
+        if not self._wakeup_sent and not self._wakeup_closed:
+            self._wakeup_writer.send_bytes(b"!")
+            self._wakeup_sent = True
+
+    def take_wakeup(self) -> None:
+        """Empty the wake-up pipe. Call with ``lock`` held (dispatcher only)."""
+        if self._wakeup_sent:
+            self.wakeup_reader.recv_bytes()
+            self._wakeup_sent = False
+
+    def close_wakeup(self) -> None:
+        with self.lock:
+            self._wakeup_closed = True
+            self.wakeup_reader.close()
+            self._wakeup_writer.close()
+
+    def close(self, cancel_pending: bool = False) -> None:
+        """Stop accepting work; what is pending still runs, unless *cancel_pending*.
+
+        Idempotent; safe from any thread, a finalizer or the exit hook.
+        """
+        with self.lock:
+            cancelled = list(self.pending) if cancel_pending else []
+            if cancel_pending:
+                self.pending.clear()
+            self.closed = True
+            self.wake_dispatcher()
+        self.run_close_hooks()
+        for item in cancelled:  # outside the lock: cancel() runs callbacks
+            item.future.cancel()
+            item.future.set_running_or_notify_cancel()
+
+    def run_close_hooks(self) -> None:
+        for hook in self.on_close:
+            hook()
+
+
+class _Worker:
+    """The dispatcher's view of one worker process."""
+
+    def __init__(self, process: BaseProcess, pipe: Connection) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.pipe = pipe  # the parent's end of this worker's own pipe
+        self.task: Optional[_WorkItem] = None  # the item it is running
+        self.tasks_done = 0
+        self.stopping = False  # sent the stop message: its exit is expected
+        self.pipe_open = True  # False once reading it failed: the worker is dying
+
+    def is_idle(self) -> bool:
+        return self.task is None and not self.stopping and self.pipe_open
+
+
+class _Settings(NamedTuple):
+    """The pool's constructor arguments the dispatcher needs."""
+
+    context: BaseContext
+    max_workers: int
+    max_tasks_per_child: Optional[int]
+    initializer: Optional[Callable[..., object]]
+    initargs: tuple[Any, ...]
+    name: str  # the pool's name: MiniProcessPool-N
+
+
+class _Dispatcher:
+    """The pool's parent-side thread (``run``) and the state it owns.
+
+    Only the dispatcher thread touches ``workers`` -- except that under
+    ``fork`` the submitting thread starts the first workers before the
+    dispatcher thread exists (``start_workers_now``).
+    """
+
+    announce_start = False  # hook: a configured dispatcher's workers send _STARTED
+
+    def __init__(self, inbox: _Inbox, settings: _Settings) -> None:
+        self.inbox = inbox
+        self.settings = settings
+        self.workers: list[_Worker] = []
+        self._started = itertools.count()
+        # What _wait_and_handle waits on: the inbox's wake-up pipe, and each
+        # worker's pipe (while open) and process sentinel. Each key's data
+        # says what it is: ("wakeup", None), ("reply", worker), ("exit", worker).
+        # One selector for the pool's life (why: docs/performance.md, "One selector").
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(inbox.wakeup_reader, selectors.EVENT_READ, ("wakeup", None))
+
+    # ------------------------------------------------------ starting workers
+    def start_workers_now(self, count: int) -> None:
+        """Start up to *count* workers. Call with ``inbox.lock`` held.
+
+        A failure is left for the dispatcher: it will try again and report.
+        """
+        try:
+            while len(self.workers) < count:
+                self._start_worker()
+        except Exception:  # reported by _start_workers_for_pending, in the dispatcher
+            pass
+
+    def _start_worker(self) -> _Worker:
+        """Call with ``inbox.lock`` held."""
+        context = self.settings.context
+        parent_end, child_end = context.Pipe(duplex=True)
+        process = context.Process(  # type: ignore[attr-defined]
+            target=_worker_main,
+            args=(child_end, self.settings.initializer, self.settings.initargs,
+                  self.announce_start),
+            name=f"{self.settings.name}_worker_{next(self._started)}")
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # the worker has its own copy
+        worker = _Worker(process, parent_end)
+        self.workers.append(worker)
+        self.inbox.processes[process.pid] = process
+        self._selector.register(parent_end, selectors.EVENT_READ, ("reply", worker))
+        self._selector.register(process.sentinel, selectors.EVENT_READ, ("exit", worker))
+        return worker
+
+    def _queued(self) -> int:
+        """Hook: how many items wait for a worker. Call with ``inbox.lock`` held."""
+        return len(self.inbox.pending)
+
+    def _another_worker_is_needed(self) -> bool:
+        """Call with ``inbox.lock`` held."""
+        idle = sum(1 for worker in self.workers if worker.is_idle())
+        return (self.inbox.broken is None and self._queued() > idle
+                and len(self.workers) < self.settings.max_workers)
+
+    def _start_workers_for_pending(self) -> None:
+        try:
+            with self.inbox.lock:
+                while self._another_worker_is_needed():
+                    self._start_worker()
+        except Exception as exc:
+            self._break_pool(f"Could not start a worker process: {exc!r}. "
+                             "The process pool is not usable anymore.")
+
+    # ------------------------------------------------------------ main loop
+    def run(self) -> None:
+        """The body of the dispatcher thread."""
+        try:
+            while True:
+                self._start_workers_for_pending()
+                self._hand_out_work()
+                if self._finished():
+                    return
+                self._wait_and_handle()
+        except BaseException as exc:  # a bug here must not leave futures hanging
+            self._break_pool(f"The dispatcher thread failed: {exc!r}. "
+                             "The process pool is not usable anymore.")
+            raise
+        finally:
+            self._stop_all_workers()
+            self._selector.close()
+            self.inbox.close_wakeup()
+
+    def _finished(self) -> bool:
+        """Hook: True once the pool is broken, or closed with nothing left to run."""
+        with self.inbox.lock:
+            if self.inbox.broken is not None:
+                return True
+            if not self.inbox.closed or self.inbox.pending:
+                return False
+        return all(worker.task is None for worker in self.workers)
+
+    def _is_broken(self) -> bool:
+        with self.inbox.lock:
+            return self.inbox.broken is not None
+
+    def _next_item(self) -> Optional[_WorkItem]:
+        """Hook: the oldest pending item that was not cancelled, now marked running."""
+        while True:
+            with self.inbox.lock:
+                if not self.inbox.pending:
+                    return None
+                item = self.inbox.pending.popleft()
+            if item.future.set_running_or_notify_cancel():
+                return item
+
+    def _hand_out_work(self) -> None:
+        for worker in self.workers:
+            if not worker.is_idle():
+                continue
+            item = self._next_item()
+            if item is None:
+                return
+            worker.task = item
+            self._handed_out(worker, item)
+            try:
+                worker.pipe.send_bytes(item.payload)
+            except OSError:
+                # It is dying; its sentinel will name this task. The pipe is
+                # still read: it may hold the worker's last words (say, that
+                # its initializer failed), which explain the death better.
+                pass
+
+    def _handed_out(self, worker: _Worker, item: _WorkItem) -> None:
+        """Hook: *worker* was given *item* (a configured pool notes it)."""
+
+    def _how_long_to_wait(self) -> Optional[float]:
+        """Hook: the longest ``_wait_and_handle`` may sleep (None: until something happens)."""
+        return None
+
+    def _check_deadlines(self) -> None:
+        """Hook: after each wait (a configured pool kills workers that overran)."""
+
+    def _wait_and_handle(self) -> None:
+        ready = [key.data for key, _ in self._selector.select(self._how_long_to_wait())]
+        self._check_deadlines()
+        with self.inbox.lock:
+            self.inbox.take_wakeup()
+        # Replies first: a worker that replied and then died delivers its reply.
+        for what, worker in ready:
+            if what == "reply" and worker.pipe_open and not self._is_broken():
+                self._read_reply(worker)
+        for what, worker in ready:
+            if what == "exit" and worker in self.workers and not self._is_broken():
+                self._on_exit(worker)
+
+    def _close_pipe(self, worker: _Worker) -> None:
+        """Stop reading a dying worker's pipe; its sentinel will tell the rest."""
+        if worker.pipe_open:
+            worker.pipe_open = False
+            self._selector.unregister(worker.pipe)
+
+    # -------------------------------------------------------------- replies
+    def _read_reply(self, worker: _Worker) -> None:
+        try:
+            data = worker.pipe.recv_bytes()
+        except (EOFError, OSError):
+            self._close_pipe(worker)  # it died mid-reply; its sentinel will tell
+            return
+        self._on_message(worker, data)
+
+    def _on_message(self, worker: _Worker, data: bytes) -> None:
+        """Hook: what *worker* sent: its initializer failed, or its task's reply."""
+        if data[:1] == _INIT_FAILED:
+            self._on_initializer_failure(worker, pickle.loads(memoryview(data)[1:]))
+            return
+        item, worker.task = worker.task, None
+        worker.tasks_done += 1
+        max_tasks = self.settings.max_tasks_per_child
+        if max_tasks is not None and worker.tasks_done >= max_tasks:
+            self._send_stop(worker)  # retired; a replacement starts when work needs it
+        if item is not None:
+            _settle(item.future, data, worker.pid, item.describe)
+
+    def _on_initializer_failure(self, worker: _Worker, text: str) -> None:
+        initializer = _name_of(self.settings.initializer)
+        LOGGER.critical("Exception in initializer %s (worker process %s):\n%s",
+                        initializer, worker.pid, text)
+        last_line = text.strip().splitlines()[-1] if text.strip() else "an exception"
+        self._break_pool(
+            f"The initializer {initializer} failed in worker process {worker.pid} "
+            f"({last_line}). The process pool is not usable anymore.",
+            cause=RemoteTraceback(worker.pid, text))
+
+    def _send_stop(self, worker: _Worker) -> None:
+        worker.stopping = True
+        try:
+            worker.pipe.send_bytes(_STOP)
+        except OSError:
+            pass  # already dying: its sentinel will tell
+
+    # --------------------------------------------------------------- deaths
+    def _on_exit(self, worker: _Worker) -> None:
+        """The worker's process ended: as asked, or it died."""
+        while worker.pipe_open and worker.pipe.poll():
+            self._read_reply(worker)  # what it sent before it ended
+            if self._is_broken():
+                return
+        worker.process.join()
+        with self.inbox.lock:
+            expected = worker.task is None and (worker.stopping or self.inbox.closed)
+        if not expected:
+            self._on_unexpected_exit(worker)
+        self._forget(worker)
+
+    def _on_unexpected_exit(self, worker: _Worker) -> None:
+        """Hook: a worker ended that was not told to. Here: the pool breaks."""
+        self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode))
+
+    def _forget(self, worker: _Worker) -> None:
+        """Drop an ended worker. Its process must have been joined."""
+        with self.inbox.lock:
+            self.workers.remove(worker)
+            self.inbox.processes.pop(worker.pid or 0, None)
+        self._close_pipe(worker)
+        self._selector.unregister(worker.process.sentinel)
+        worker.pipe.close()
+        worker.process.close()
+
+    def _running_items(self) -> list[_WorkItem]:
+        """Hook: the items handed out and not finished; they are dropped here."""
+        running = [worker.task for worker in self.workers if worker.task is not None]
+        for worker in self.workers:
+            worker.task = None
+        return running
+
+    def _break_pool(self, message: str, cause: Optional[BaseException] = None) -> None:
+        """Mark the pool broken, kill every worker, fail every unfinished future."""
+        with self.inbox.lock:
+            if self.inbox.broken is None:
+                self.inbox.broken = message
+            abandoned = list(self.inbox.pending)
+            self.inbox.pending.clear()
+        running = self._running_items()
+        self.inbox.run_close_hooks()  # a submit waiting for room raises now
+        for worker in self.workers:
+            _kill(worker.process)
+        for item in running:
+            item.future.set_exception(_broken(message, cause))
+        for item in abandoned:
+            if item.future.set_running_or_notify_cancel():
+                item.future.set_exception(_broken(message, cause))
+
+    def _stop_all_workers(self) -> None:
+        for worker in self.workers:
+            if not worker.stopping:
+                self._send_stop(worker)
+        for worker in list(self.workers):
+            worker.process.join()
+            self._forget(worker)
+
+
+def _describe_exit(exitcode: Optional[int]) -> str:
+    if exitcode is None:
+        return "ended with an unknown exit status"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"number {-exitcode}"
+        return f"was killed by signal {name} (exit code {exitcode})"
+    return f"exited with code {exitcode}"
+
+
+def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int]) -> str:
+    doing = "while idle" if task is None else f"while running task {task.describe()}"
+    return (f"A process in the process pool was terminated abruptly: worker process {pid} "
+            f"{_describe_exit(exitcode)} {doing}. The process pool is not usable anymore.")
+
+
+def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:
+    error = BrokenProcessPool(message)
+    error.__cause__ = cause
+    return error
+
+
+def _kill(process: BaseProcess) -> None:
+    try:
+        process.kill()
+    except (OSError, ValueError):  # already gone, or already closed
+        pass

@@ -1,0 +1,190 @@
+"""The process pool's wire format: what travels down a worker's pipe, and back.
+
+No threads of its own: the submitting thread pickles calls (``_pickle_call``),
+a worker process builds replies (``_reply``, ``_exception_reply``), and the
+dispatcher thread reads them (``_settle``).
+
+The messages on one worker's pipe::
+
+    parent -> worker   _pickle_call(fn, args, kwargs)   a pickled (fn, args, kwargs)
+                       _STOP                            b"": exit now
+    worker -> parent   _STARTED                         b"s": "I start the call now"
+                                                        (configured pools only)
+                       _RESULT + the pickled value
+                       _EXCEPTION + a pickled (pickled exception, its traceback text)
+                       _INIT_FAILED + the pickled traceback text of the initializer
+
+    _settle(future, reply): reads the kind byte first, then unpickles
+      _RESULT    -> future.set_result(value)
+      _EXCEPTION -> future.set_exception(_remote_error(...)),
+                    its __cause__ a RemoteTraceback (the worker's traceback)
+
+A reply is one kind byte and then one pickle, in one buffer: the value is
+pickled once and unpickled from a memoryview of the message (why:
+docs/performance.md, "Replies are a kind byte and one pickle"). The kind byte
+is read before anything is unpickled, so a value or an exception the parent
+cannot unpickle fails only its future.
+
+Errors keep their type: a call that cannot be pickled fails with the
+pickler's own error class, reworded to name the part that could not be
+pickled (``_same_kind_of_error``), so ``except pickle.PicklingError`` and
+``except TypeError`` work as with the stdlib's pool. Whatever an unpickling
+raises -- even ``SystemExit`` from a ``__reduce__`` -- fails one future and
+never the dispatcher thread (``_unpickling_error``).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import traceback
+from multiprocessing.reduction import ForkingPickler
+from typing import Any, Callable, Optional
+
+from ._future import Future
+from ._naming import _describe_call, _short_repr
+
+_STOP = b""  # the stop message: a worker that receives it exits
+# Configured pools only (survive_crashes, task_timeout): a worker says it is
+# about to run the call it received. Not a pickle: every pickle starts with b"\x80".
+_STARTED = b"s"
+_RESULT = b"R"
+_EXCEPTION = b"E"
+_INIT_FAILED = b"I"
+
+
+def _dumps(obj: object) -> bytes:
+    """Pickle as multiprocessing does (its reducers know pipes, sockets ...)."""
+    return bytes(ForkingPickler.dumps(obj))
+
+
+def _same_kind_of_error(original: Exception, message: str) -> Exception:
+    """An exception of *original*'s type (TypeError, PicklingError ...) saying *message*."""
+    try:
+        error = type(original)(message)
+    except Exception:  # a type that wants other arguments
+        error = pickle.PicklingError(message)
+    error.__cause__ = original
+    return error
+
+
+def _unpickling_error(original: BaseException, message: str) -> Exception:
+    """The error a future gets when what a worker sent cannot be unpickled.
+
+    An Exception keeps its type (see _same_kind_of_error). Anything else that
+    a ``__reduce__`` raised -- ``SystemExit``, ``KeyboardInterrupt`` -- becomes
+    an ``UnpicklingError``: a bad payload fails one future; it must never end
+    the dispatcher thread (every pending future would then wait forever) or
+    the program of the thread that reads the result.
+    """
+    if isinstance(original, Exception):
+        return _same_kind_of_error(original, message)
+    error = pickle.UnpicklingError(message)
+    error.__cause__ = original
+    return error
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, for a message: an error's text; else (SystemExit(3)) its repr."""
+    if isinstance(exc, Exception) and str(exc):
+        return str(exc)
+    return repr(exc)
+
+
+# ------------------------------------------------------- parent -> worker
+def _first_unpicklable_part(fn: Callable[..., Any], args: tuple[Any, ...],
+                            kwargs: dict[str, Any]) -> str:
+    parts: list[tuple[str, object]] = [("the function", fn)]
+    parts += [(f"argument {i}", value) for i, value in enumerate(args)]
+    parts += [(f"keyword argument {key!r}", value) for key, value in kwargs.items()]
+    for name, value in parts:
+        try:
+            _dumps(value)
+        except Exception:
+            return name
+    return "the call"
+
+
+def _pickle_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """The call, pickled; if it cannot be, an error naming the part that could not."""
+    try:
+        return _dumps((fn, args, kwargs))
+    except Exception as exc:
+        part = _first_unpicklable_part(fn, args, kwargs)
+        raise _same_kind_of_error(
+            exc, f"cannot pickle {part} of task {_describe_call(fn, args, kwargs)}: {exc}"
+        ) from exc
+
+
+# ------------------------------------------------------- worker -> parent
+def _reply(kind: bytes, obj: object) -> memoryview:
+    """*kind*, then *obj* pickled as multiprocessing does, in one buffer (no copy)."""
+    buffer = io.BytesIO()
+    buffer.write(kind)
+    ForkingPickler(buffer).dump(obj)
+    return buffer.getbuffer()
+
+
+def _exception_reply(exc: BaseException) -> memoryview:
+    return _reply(_EXCEPTION, _exception_body(exc))
+
+
+def _exception_body(exc: BaseException) -> tuple[bytes, str]:
+    """(the pickled exception, its formatted traceback): what _remote_error undoes."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        body = _dumps(exc)
+    except Exception as error:
+        message = f"cannot pickle the exception {_short_repr(exc)} raised by the task: {error}"
+        body = _dumps_error(_same_kind_of_error(error, message))
+    return body, text
+
+
+def _dumps_error(error: Exception) -> bytes:
+    try:
+        return _dumps(error)
+    except Exception:
+        return _dumps(pickle.PicklingError(str(error)))
+
+
+# ----------------------------------------------- the parent reads a reply
+class RemoteTraceback(Exception):
+    """The ``__cause__`` of an exception raised in a worker: its traceback, as text."""
+
+    def __init__(self, pid: Optional[int], traceback_text: str) -> None:
+        super().__init__(pid, traceback_text)
+        self.pid = pid
+        self.traceback_text = traceback_text
+
+    def __str__(self) -> str:
+        return f'\n"""\n(in worker process {self.pid})\n{self.traceback_text}"""'
+
+
+def _settle(future: Future[Any], reply: bytes, pid: Optional[int],
+            describe_task: Callable[[], str]) -> None:
+    """Set *future* from a worker's reply (its callbacks run here)."""
+    kind, body = reply[:1], memoryview(reply)[1:]
+    if kind == _RESULT:
+        try:
+            value = pickle.loads(body)
+        except BaseException as exc:  # even SystemExit: see _unpickling_error
+            future.set_exception(_unpickling_error(
+                exc, f"cannot unpickle the result of task {describe_task()}: {_reason(exc)}"))
+            return
+        future.set_result(value)
+        return
+    exception_body, text = pickle.loads(body)  # bytes and str: always unpickle
+    future.set_exception(_remote_error(exception_body, text, pid, describe_task))
+
+
+def _remote_error(body: bytes, text: str, pid: Optional[int],
+                  describe_task: Callable[[], str]) -> BaseException:
+    """The exception a task raised in a worker, its traceback as its ``__cause__``."""
+    try:
+        error = pickle.loads(body)
+    except BaseException as exc:  # even SystemExit: see _unpickling_error
+        error = _unpickling_error(
+            exc, f"cannot unpickle the exception raised by task {describe_task()}: {_reason(exc)}")
+    error.__cause__ = RemoteTraceback(pid, text)
+    assert isinstance(error, BaseException)
+    return error
