@@ -178,6 +178,19 @@ def impl(request: pytest.FixtureRequest) -> Impl:
     return ALL_IMPLS[request.param]
 
 
+@pytest.fixture
+def dask_library() -> ModuleType:
+    """dask itself, with dask.bag: for tests of its local scheduler on a pool.
+
+    Importing dask installs tblib's pickling of tracebacks and exceptions for
+    the whole process (dask.multiprocessing does, at import), so the tests
+    that take this fixture run with the dask leg, last (``uses_dask``).
+    """
+    reason = "dask is not installed (setup.cfg's test extra installs it on Python 3.11 only)"
+    pytest.importorskip("dask.bag", reason=reason)
+    return pytest.importorskip("dask", reason=reason)
+
+
 @pytest.fixture(scope="session")
 def dask_client() -> Iterator[Any]:
     """One LocalCluster for the whole session: worker processes, loopback only, no dashboard."""
@@ -405,13 +418,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The dask leg runs last: from its first test on, the session's cluster
     # (worker processes, threads) exists and distributed is imported (it
     # installs tblib's exception pickling and its logging), which tests of
-    # the stdlib and minipool must never see.
+    # the stdlib and minipool must never see. Tests that import dask
+    # (dask_library) run there too: importing dask installs tblib's pickling.
     items[:] = ([item for item in kept if not uses_dask(item)]
                 + [item for item in kept if uses_dask(item)])
 
 
 def uses_dask(item: pytest.Item) -> bool:
-    return impl_of(item) == "dask" or "dask_client" in getattr(item, "fixturenames", ())
+    fixtures = getattr(item, "fixturenames", ())
+    return impl_of(item) == "dask" or "dask_client" in fixtures or "dask_library" in fixtures
 
 
 def mark_for_executor_under_test(item: pytest.Item, name: str) -> None:
