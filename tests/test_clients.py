@@ -112,7 +112,9 @@ def test_asyncio_run_shuts_the_default_executor_down_and_joins_its_threads(impl:
     finished: list[str] = []
 
     def slow_call() -> None:
-        time.sleep(0.2)  # still running when asyncio.run shuts the executor down
+        # Slow on purpose, so that it still runs when asyncio.run shuts the executor
+        # down: a shutdown that does not wait returns before it ends.
+        time.sleep(0.2)
         finished.append("done")
 
     async def main(pool: Any) -> None:
