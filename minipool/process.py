@@ -96,6 +96,13 @@ Guarantees / Assumptions
   work submitted before interpreter exit completes, and then the dispatcher
   joins its workers. The dispatcher never references the pool, so a pool
   dropped without ``shutdown`` is collected and its finalizer closes it.
+* No user code runs under a pool lock. Done callbacks and the
+  ``on_task_done``/``on_worker_exit`` hooks run when a future is settled or
+  a worker is forgotten, and that happens only with ``_Inbox.lock``
+  released: ``_Inbox.close`` and ``_break_pool`` take the pending items out
+  under the lock and settle them after releasing it; ``_settle``,
+  ``_fail_timed_out_task``, ``_survive_crash`` and ``_forget``'s hook run in
+  the dispatcher thread holding no lock. So a callback may call ``submit``.
 * Nothing waits without also watching the workers' sentinels, so no
   ``result()``, ``shutdown()`` or interpreter exit can hang on a dead worker.
   A task that never returns still blocks ``shutdown(wait=True)``, as in the

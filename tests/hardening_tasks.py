@@ -1,0 +1,18 @@
+"""Task functions and initializers for tests/test_hardening.py (issue 12).
+
+A module of their own, importable by ``spawn``/``forkserver`` workers, beside
+``process_tasks`` and ``extras_tasks``. Pipes reach the workers as
+initializer arguments (inherited under fork, never pickled through the pool).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GATE_TIMEOUT = 30.0  # an initializer or task never waits longer than this for its gate
+
+
+def fail_once_the_gate_opens(gate: Any) -> None:
+    """An initializer that fails, but only once the test has its futures in place."""
+    gate.poll(GATE_TIMEOUT)
+    raise ValueError("initializer fails on purpose")

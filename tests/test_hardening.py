@@ -1,0 +1,257 @@
+"""Issue 12, defects 1 to 8: each test fails on the code before its fix.
+
+Most are minipool only: the stdlib hangs, overflows or differs there.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from typing import Any, Callable
+
+import hardening_tasks
+import process_tasks as tasks
+import pytest
+from process_tasks import Gates
+
+import minipool
+from minipool.process import BrokenProcessPool
+from minipool.thread import BrokenThreadPool
+
+FORK = multiprocessing.get_context("fork")
+
+
+# --------------------------------------------- 1. no user code under a pool lock
+# A callback run while the pool holds a lock of its own blocks the next time
+# anything takes that lock; a submit from a callback is the common case. The
+# callback below submits from a helper thread, so that a held lock shows up as
+# "blocked" (and is released when the callback returns) instead of as a hang.
+LOCK_WAIT = 5.0  # only a run where a lock is held waits this long
+
+
+def outcome_of(action: Callable[[], object]) -> str:
+    """Run *action* in another thread: "ok", the name of what it raised, or "blocked"."""
+    outcome: list[str] = []
+
+    def attempt() -> None:
+        try:
+            action()
+            outcome.append("ok")
+        except Exception as exc:
+            outcome.append(type(exc).__name__)
+
+    helper = threading.Thread(target=attempt)
+    helper.start()
+    helper.join(LOCK_WAIT)
+    return outcome[0] if outcome else "blocked (a pool lock is held while callbacks run)"
+
+
+class SubmitFromCallback:
+    """A done callback or hook that submits to a pool; records what each submit did.
+
+    ``called`` is set after each call, for the tests to wait on before they
+    shut the pool down (a later submit is refused: RuntimeError).
+    """
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self.action = action
+        self.outcomes: list[str] = []
+        self.called = threading.Event()
+
+    @classmethod
+    def submitting_to(cls, pool: Any) -> SubmitFromCallback:
+        return cls(lambda: pool.submit(int))
+
+    def __call__(self, *_: object) -> None:
+        self.outcomes.append(outcome_of(self.action))
+        self.called.set()
+
+    def wait(self) -> None:
+        assert self.called.wait(30), "the callback never ran"
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("configured", [False, True], ids=["plain", "configured"])
+def test_thread_pool_cancels_queued_futures_at_shutdown_outside_its_lock(
+        configured: bool) -> None:
+    pool = minipool.MiniThreadPool(1)
+    callback = SubmitFromCallback.submitting_to(pool)
+    if configured:  # the hook runs as each future's first done callback
+        pool.configure(on_task_done=callback)
+    started, release = threading.Event(), threading.Event()
+    blocker = pool.submit(lambda: (started.set(), release.wait(30)))
+    assert started.wait(30)
+    queued = [pool.submit(int) for _ in range(2)]
+    if not configured:
+        for future in queued:
+            future.add_done_callback(callback)
+    pool.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    pool.shutdown()
+    assert all(future.cancelled() for future in queued) and blocker.done()
+    # refused, as after any shutdown; the configured pool's hook also ran for blocker
+    assert callback.outcomes == ["RuntimeError"] * (3 if configured else 2)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_thread_pool_fails_queued_futures_outside_its_lock_when_an_initializer_breaks_it(
+) -> None:
+    may_fail = threading.Event()
+
+    def initializer() -> None:
+        may_fail.wait(30)
+        raise ValueError("initializer fails on purpose")
+
+    pool = minipool.MiniThreadPool(1, initializer=initializer)
+    callback = SubmitFromCallback.submitting_to(pool)
+    queued = [pool.submit(int) for _ in range(2)]  # the worker waits in its initializer
+    for future in queued:
+        future.add_done_callback(callback)
+    may_fail.set()
+    for future in queued:
+        assert isinstance(future.exception(timeout=30), BrokenThreadPool)
+    pool.shutdown()
+    assert callback.outcomes == ["BrokenThreadPool", "BrokenThreadPool"]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_thread_pool_task_timeout_runs_callbacks_outside_its_locks() -> None:
+    # The watchdog thread runs the callback; the task it submits needs the
+    # watchdog's lock in a worker (to add its deadline), and must finish too.
+    release = threading.Event()
+    pool = minipool.MiniThreadPool(2).configure(task_timeout=0.2)
+    callback = SubmitFromCallback(lambda: pool.submit(int).result(LOCK_WAIT))
+    late = pool.submit(release.wait, 30)
+    late.add_done_callback(callback)
+    assert isinstance(late.exception(timeout=30), minipool.TaskTimeout)
+    callback.wait()
+    release.set()
+    pool.shutdown()
+    assert callback.outcomes == ["ok"]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_thread_pool_runs_callbacks_of_finished_tasks_outside_its_lock() -> None:
+    with minipool.MiniThreadPool(1) as pool:
+        callback = SubmitFromCallback.submitting_to(pool)
+        future = pool.submit(int)
+        future.add_done_callback(callback)
+        callback.wait()
+    assert callback.outcomes == ["ok"]
+
+
+def fork_pool(workers: int = 1, **arguments: Any) -> minipool.MiniProcessPool:
+    return minipool.MiniProcessPool(workers, mp_context=FORK, **arguments)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_process_pool_cancels_pending_futures_at_shutdown_outside_its_lock() -> None:
+    gates = Gates(FORK)
+    pool = fork_pool(**gates.pool_arguments())
+    callback = SubmitFromCallback.submitting_to(pool)
+    try:
+        blocker = pool.submit(tasks.block)
+        gates.wait_started()
+        queued = [pool.submit(tasks.square, 2) for _ in range(2)]
+        for future in queued:
+            future.add_done_callback(callback)
+        pool.shutdown(wait=False, cancel_futures=True)
+    finally:
+        gates.close()
+        pool.shutdown()
+    assert all(future.cancelled() for future in queued)
+    assert callback.outcomes == ["RuntimeError", "RuntimeError"]
+    assert blocker.result() is None
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_process_pool_fails_futures_outside_its_lock_when_an_initializer_breaks_it() -> None:
+    gate_reader, gate_writer = FORK.Pipe(duplex=False)
+    pool = fork_pool(initializer=hardening_tasks.fail_once_the_gate_opens,
+                     initargs=(gate_reader,))
+    callback = SubmitFromCallback.submitting_to(pool)
+    try:
+        queued = [pool.submit(tasks.square, 2) for _ in range(2)]
+        for future in queued:
+            future.add_done_callback(callback)
+        gate_writer.send_bytes(b"fail now")
+        for future in queued:
+            assert isinstance(future.exception(timeout=30), BrokenProcessPool)
+    finally:
+        pool.shutdown()
+        gate_reader.close()
+        gate_writer.close()
+    assert callback.outcomes == ["BrokenProcessPool", "BrokenProcessPool"]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_process_pool_runs_callbacks_outside_its_lock_when_a_worker_dies() -> None:
+    gates = Gates(FORK)
+    pool = fork_pool(**gates.pool_arguments())
+    callback = SubmitFromCallback.submitting_to(pool)
+    try:
+        doomed = pool.submit(tasks.exit_abruptly, 3)
+        doomed.add_done_callback(callback)
+        gates.wait_started()
+        gates.let_die()
+        assert isinstance(doomed.exception(timeout=30), BrokenProcessPool)
+    finally:
+        gates.close()
+        pool.shutdown()
+    assert callback.outcomes == ["BrokenProcessPool"]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_process_pool_surviving_a_crash_runs_callbacks_and_hooks_outside_its_lock() -> None:
+    gates = Gates(FORK)
+    pool = fork_pool(**gates.pool_arguments())
+    on_exit = SubmitFromCallback(lambda: pool.submit(tasks.square, 2))
+    pool.configure(survive_crashes=True, on_worker_exit=on_exit)
+    callback = SubmitFromCallback(lambda: pool.submit(tasks.square, 2))
+    try:
+        doomed = pool.submit(tasks.exit_abruptly, 3)
+        doomed.add_done_callback(callback)
+        gates.wait_started()
+        gates.let_die()
+        assert isinstance(doomed.exception(timeout=30), minipool.WorkerCrashed)
+        callback.wait()
+        on_exit.wait()
+    finally:
+        gates.close()
+        pool.shutdown()
+    assert callback.outcomes == ["ok"]
+    assert on_exit.outcomes[0] == "ok"  # the crash; then the shutdown's exits
+    assert set(on_exit.outcomes[1:]) <= {"RuntimeError"}
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_process_pool_task_timeout_runs_callbacks_outside_its_lock() -> None:
+    with fork_pool().configure(task_timeout=0.2) as pool:
+        callback = SubmitFromCallback.submitting_to(pool)
+        stuck = pool.submit(time.sleep, 30)  # a task that must overrun: killed at 0.2 s
+        stuck.add_done_callback(callback)
+        assert isinstance(stuck.exception(timeout=30), minipool.TaskTimeout)
+        callback.wait()
+    assert callback.outcomes == ["ok"]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_process_pool_runs_callbacks_of_finished_tasks_outside_its_lock() -> None:
+    with fork_pool() as pool:
+        callback = SubmitFromCallback.submitting_to(pool)
+        future = pool.submit(tasks.square, 3)
+        future.add_done_callback(callback)
+        assert future.result(timeout=30) == 9
+        callback.wait()
+    assert callback.outcomes == ["ok"]
