@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ._errors import TimeoutError
+from ._timeouts import lock_wait
 
 if TYPE_CHECKING:
     from ._future import Future
@@ -171,7 +172,7 @@ class _PendingLimit:
     def reserve(self, token: object) -> None:
         """Wait for room and hold a place for *token*; TimeoutError after ``timeout``."""
         with self._condition:
-            if not self._condition.wait_for(self._has_room, self.timeout):
+            if not self._condition.wait_for(self._has_room, lock_wait(self.timeout)):
                 raise TimeoutError(
                     f"submit() waited {self.timeout} s for room: {self.size} tasks "
                     f"(max_pending) are already queued and not yet running")

@@ -142,6 +142,7 @@ from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _Pendi
 from ._future import Future
 from ._naming import _describe_call, _name_of, _short_repr
 from ._timeline import PoolStats, _stats_not_enabled, _Tracker
+from ._timeouts import select_wait
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Self
@@ -633,7 +634,7 @@ class _Dispatcher:
 
     def _wait_and_handle(self) -> None:
         timeout = None if self.options is None else self._time_to_next_deadline()
-        ready = [key.data for key, _ in self._selector.select(timeout)]
+        ready = [key.data for key, _ in self._selector.select(select_wait(timeout))]
         if self.options is not None:
             self._kill_overdue_workers()
         with self.inbox.lock:

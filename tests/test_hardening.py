@@ -5,10 +5,14 @@ Most are minipool only: the stdlib hangs, overflows or differs there.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import multiprocessing
+import os
+import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import hardening_tasks
 import process_tasks as tasks
@@ -255,3 +259,149 @@ def test_process_pool_runs_callbacks_of_finished_tasks_outside_its_lock() -> Non
         assert future.result(timeout=30) == 9
         callback.wait()
     assert callback.outcomes == ["ok"]
+
+
+# ------------------------------------------- 2. infinite and huge timeouts
+# math.inf means "no limit" wherever minipool takes a timeout; values too
+# large for the waits underneath (locks: threading.TIMEOUT_MAX; select():
+# about 24.8 days) are clamped. The stdlib raises OverflowError for all of
+# these (3.9 to 3.13), so these tests are minipool's own.
+HUGE_TIMEOUTS = [math.inf, 1e10, 3e6]  # 3e6 s: beyond select(), within a lock's reach
+
+
+@pytest.fixture
+def thread_errors() -> Iterator[list[BaseException]]:
+    """Exceptions that ended a thread during the test (a background thread's death)."""
+    errors: list[BaseException] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)  # type: ignore[arg-type]
+    try:
+        yield errors
+    finally:
+        threading.excepthook = previous
+
+
+MINIPOOL_DIR = os.path.dirname(minipool.__file__)
+MINIPOOL_WAITS = ("_wait_until_done", "take", "reserve")  # Future, wait(), submit's room
+
+
+def sleeps_in_a_wait(thread: threading.Thread) -> bool:
+    """Whether *thread* is inside one of minipool's timed waits (MINIPOOL_WAITS).
+
+    Its innermost frame is the wait (a future's ``_wait_until_done``, or a
+    ``Condition.wait``), and the first minipool frame above it is one of
+    MINIPOOL_WAITS -- not, say, the Event.wait in a Thread.start() that a
+    submit called. From there on, the timeout reaches the lock's acquire
+    whatever the other thread does.
+    """
+    frame = sys._current_frames().get(thread.ident or 0)
+    if frame is None or frame.f_code.co_name not in ("_wait_until_done", "wait"):
+        return False
+    while frame is not None and not frame.f_code.co_filename.startswith(MINIPOOL_DIR):
+        frame = frame.f_back
+    return frame is not None and frame.f_code.co_name in MINIPOOL_WAITS
+
+
+@contextlib.contextmanager
+def once_blocked(waiter: threading.Thread, action: Callable[[], object]) -> Iterator[None]:
+    """Run *action* in another thread as soon as *waiter* sleeps in a minipool wait.
+
+    So the wait under test has surely begun: an early completion would let a
+    broken wait pass. If the block ends first (its wait failed some other
+    way), *action* is not run.
+    """
+    stop = threading.Event()
+
+    def run() -> None:
+        while not sleeps_in_a_wait(waiter):
+            if stop.wait(0.001):  # polling another thread's stack: no event for it
+                return
+        action()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("timeout", HUGE_TIMEOUTS)
+def test_result_and_exception_take_an_infinite_or_huge_timeout(timeout: float) -> None:
+    me = threading.current_thread()
+    future: minipool.Future[int] = minipool.Future()
+    with once_blocked(me, lambda: future.set_result(7)):
+        assert future.result(timeout=timeout) == 7
+    failing: minipool.Future[int] = minipool.Future()
+    with once_blocked(me, lambda: failing.set_exception(ValueError("late"))):
+        assert isinstance(failing.exception(timeout=timeout), ValueError)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("timeout", HUGE_TIMEOUTS)
+def test_wait_and_as_completed_take_an_infinite_or_huge_timeout(timeout: float) -> None:
+    me = threading.current_thread()
+    first: minipool.Future[int] = minipool.Future()
+    with once_blocked(me, lambda: first.set_result(1)):
+        assert minipool.wait([first], timeout=timeout) == ({first}, set())
+    second: minipool.Future[int] = minipool.Future()
+    with once_blocked(me, lambda: second.set_result(2)):
+        assert [f.result() for f in minipool.as_completed([second], timeout=timeout)] == [2]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("timeout", HUGE_TIMEOUTS)
+def test_map_takes_an_infinite_or_huge_timeout(timeout: float) -> None:
+    go = threading.Event()
+    with minipool.MiniThreadPool(1) as pool:
+        results = pool.map(lambda x: (go.wait(30), x)[1], [5], timeout=timeout)
+        with once_blocked(threading.current_thread(), go.set):
+            assert list(results) == [5]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("timeout", HUGE_TIMEOUTS)
+def test_thread_pool_task_timeout_infinite_or_huge_means_no_limit_and_its_watchdog_lives(
+        timeout: float, thread_errors: list[BaseException]) -> None:
+    go = threading.Event()
+    with minipool.MiniThreadPool(1).configure(task_timeout=timeout) as pool:
+        waiting = pool.submit(go.wait, 30)
+        worker = pool.submit(threading.current_thread)  # queued behind: waits too
+        with once_blocked(threading.current_thread(), go.set):
+            assert waiting.result() is True
+        assert worker.result().name.startswith("MiniThreadPool")
+    assert thread_errors == []  # the watchdog thread did not die
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("timeout", HUGE_TIMEOUTS)
+def test_process_pool_task_timeout_infinite_or_huge_means_no_limit(timeout: float) -> None:
+    with fork_pool().configure(task_timeout=timeout) as pool:
+        assert pool.submit(tasks.square, 4).result(timeout=30) == 16  # no OverflowError
+        assert [f.result(timeout=30) for f in [pool.submit(tasks.square, x) for x in range(3)]
+                ] == [0, 1, 4]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("timeout", [math.inf, 1e10])
+def test_a_submit_waiting_for_room_takes_an_infinite_or_huge_submit_timeout(
+        timeout: float) -> None:
+    go = threading.Event()
+    outcome: list[Any] = []
+    with minipool.MiniThreadPool(1).configure(max_pending=1, submit_timeout=timeout) as pool:
+        running = pool.submit(go.wait, 30)
+        queued = pool.submit(int)  # the one place max_pending allows
+        submitter = threading.Thread(target=lambda: outcome.append(pool.submit(str, "late")))
+        with once_blocked(submitter, go.set):
+            submitter.start()  # waits for room (and raised OverflowError before the fix)
+            submitter.join()
+        assert running.result() is True and queued.result() == 0
+        assert [f.result() for f in outcome] == ["late"]
