@@ -9,6 +9,7 @@ import contextlib
 import math
 import multiprocessing
 import os
+import select
 import sys
 import threading
 import time
@@ -405,3 +406,42 @@ def test_a_submit_waiting_for_room_takes_an_infinite_or_huge_submit_timeout(
             submitter.join()
         assert running.result() is True and queued.result() == 0
         assert [f.result() for f in outcome] == ["late"]
+
+
+# ------------------------------ 3. a killed worker takes its own children along
+def exited_within(pidfd: int, seconds: float) -> bool:
+    """Whether the process behind *pidfd* ends within *seconds* (a pidfd is readable then)."""
+    return bool(select.select([pidfd], [], [], seconds)[0])
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="Linux only: walks /proc")
+@pytest.mark.parametrize("way, method", [
+    ("task_timeout", "fork"), ("terminate_workers", "fork"), ("kill_workers", "fork"),
+    ("task_timeout", "spawn"), ("kill_workers", "forkserver")])
+def test_a_killed_worker_takes_the_processes_its_task_started_along(
+        way: str, method: str) -> None:
+    context = multiprocessing.get_context(method)
+    reports, report_writer = context.Pipe(duplex=False)
+    pool = minipool.MiniProcessPool(1, mp_context=context,
+                                    initializer=hardening_tasks.install_report,
+                                    initargs=(report_writer,))
+    if way == "task_timeout":
+        pool.configure(task_timeout=2.0)  # the task reports its child within milliseconds
+    try:
+        future = pool.submit(hardening_tasks.start_a_child_and_wait_for_it)
+        assert reports.poll(30), "the task never reported its child"
+        pidfd = os.pidfd_open(reports.recv())  # `sleep 25`, the worker's child
+        try:
+            if way != "task_timeout":
+                getattr(pool, way)()
+            assert isinstance(future.exception(timeout=30), BrokenProcessPool
+                              if way != "task_timeout" else minipool.TaskTimeout)
+            assert exited_within(pidfd, 20), "the task's child outlived its killed worker"
+        finally:
+            os.close(pidfd)
+    finally:
+        pool.shutdown()
+        reports.close()
+        report_writer.close()
