@@ -118,6 +118,7 @@ import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
+import operator
 import os
 import pickle
 import selectors
@@ -989,6 +990,18 @@ def _default_max_workers() -> int:
     return usable_cpu_count()
 
 
+def _worker_count(max_workers: int) -> int:
+    """*max_workers* as an int; TypeError for a float, as the stdlib's process pool.
+
+    (Its thread pool, and MiniThreadPool, take a float.) Anything with
+    ``__index__`` counts, True included, as in the stdlib.
+    """
+    try:
+        return operator.index(max_workers)
+    except TypeError:
+        raise TypeError(f"max_workers must be an integer, not {max_workers!r}") from None
+
+
 def _default_context(max_tasks_per_child: Optional[int]) -> BaseContext:
     """The stdlib's choice (3.11+): spawn with max_tasks_per_child, else the default."""
     if max_tasks_per_child is not None:
@@ -1123,8 +1136,10 @@ class MiniProcessPool(Executor):
     ) -> None:
         if max_workers is None:
             max_workers = _default_max_workers()
-        elif max_workers <= 0:
+        elif max_workers <= 0:  # first, as in the stdlib: -1.0 is a ValueError
             raise ValueError("max_workers must be greater than 0")
+        else:
+            max_workers = _worker_count(max_workers)
         if mp_context is None:
             mp_context = _default_context(max_tasks_per_child)
         if initializer is not None and not callable(initializer):

@@ -5,6 +5,7 @@ Most are minipool only: the stdlib hangs, overflows or differs there.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
 import multiprocessing
@@ -445,3 +446,51 @@ def test_a_killed_worker_takes_the_processes_its_task_started_along(
         pool.shutdown()
         reports.close()
         report_writer.close()
+
+
+# --------------------------------- 4. the process pool's counts are integers
+# As the stdlib's process pool (3.9 to 3.13): a float worker count is a
+# TypeError, a count <= 0 a ValueError (checked first); True counts as 1. The
+# stdlib's thread pool, and so minipool's, accepts a float.
+PROCESS_POOLS = pytest.mark.parametrize(
+    "pool_class", [concurrent.futures.ProcessPoolExecutor, minipool.MiniProcessPool],
+    ids=["stdlib", "minipool"])
+
+
+@PROCESS_POOLS
+@pytest.mark.parametrize("max_workers, error", [
+    (1.5, TypeError), (0.5, TypeError), ("2", TypeError), (0, ValueError), (-1.0, ValueError)])
+def test_process_pool_max_workers_must_be_a_positive_integer(
+        pool_class: Any, max_workers: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        pool_class(max_workers=max_workers)
+
+
+@PROCESS_POOLS
+@pytest.mark.parametrize("max_tasks_per_child, error", [
+    (1.5, TypeError), ("2", TypeError), (0, ValueError)])
+def test_process_pool_max_tasks_per_child_must_be_a_positive_integer(
+        pool_class: Any, max_tasks_per_child: Any, error: type[Exception]) -> None:
+    if pool_class is not minipool.MiniProcessPool and sys.version_info < (3, 11):
+        pytest.skip("the stdlib has max_tasks_per_child from Python 3.11")
+    with pytest.raises(error, match="max_tasks_per_child"):
+        pool_class(1, max_tasks_per_child=max_tasks_per_child)
+
+
+@PROCESS_POOLS
+def test_process_pool_takes_true_as_one_like_any_int(pool_class: Any) -> None:
+    keywords = {} if sys.version_info < (3, 11) else {"max_tasks_per_child": True}
+    pool_class(max_workers=True, **keywords).shutdown()
+
+
+@pytest.mark.minipool_only
+def test_process_pool_max_workers_type_error_names_the_keyword() -> None:
+    with pytest.raises(TypeError, match=r"max_workers must be an integer, not 1\.5"):
+        minipool.MiniProcessPool(max_workers=1.5)
+
+
+@pytest.mark.parametrize("pool_class", [concurrent.futures.ThreadPoolExecutor,
+                                        minipool.MiniThreadPool], ids=["stdlib", "minipool"])
+def test_thread_pool_takes_a_float_max_workers_like_the_stdlib(pool_class: Any) -> None:
+    with pool_class(max_workers=1.5) as pool:
+        assert pool.submit(int, "3").result(timeout=30) == 3
