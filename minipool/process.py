@@ -42,7 +42,9 @@ How a death is seen::
          then _break_pool(_death_message(pid, worker.task, exitcode))
       -> every unfinished future fails with BrokenProcessPool naming the task
          the dead worker was running, its pid and its exit code or signal;
-         later submit() raises the same error.
+         later submit() raises the same error. (A worker with an initializer
+         sends _READY once it returned: one that died before is reported "in
+         its initializer, before starting task ...".)
 
 A pool configured with ``survive_crashes`` or ``task_timeout`` (``configure``;
 see _extras.py, docs/crash-survival.md and docs/task-timeout.md) takes
@@ -83,8 +85,9 @@ Guarantees / Assumptions
 * A worker runs one task at a time and only the dispatcher writes to its
   pipe, and only when it is idle, so pipe traffic is strict request/reply:
   neither side can be blocked writing while the other is blocked writing.
-  (A configured pool's worker writes ``_STARTED`` before its reply: a few
-  bytes, which always fit in the pipe's buffer, so it cannot block either.)
+  (A configured pool's worker writes ``_STARTED`` before its reply, and a
+  worker with an initializer writes ``_READY`` once after it: a few bytes,
+  which always fit in the pipe's buffer, so they cannot block either.)
 * A forked worker inherits copies of the parent's locks (possibly held by
   another thread at the moment of the fork). It never takes them: it runs
   only ``_worker_main`` on its own pipe, then leaves through ``os._exit``.
@@ -162,6 +165,11 @@ _STOP = b""  # the stop message: a worker that receives it exits
 # and can be sent again; a task's deadline counts from this message. (Not a
 # pickle: every pickle starts with b"\x80".)
 _STARTED = b"s"
+# Pools with an initializer only: a worker says its initializer returned, so
+# that a worker dying before this message is known to have died in it, not
+# in its task. One message per worker, not per task; the default pool (no
+# initializer) never sends it.
+_READY = b"r"
 # How many times a task is handed again to a new worker after its worker died
 # before starting it (a worker that dies in its initializer each time must not
 # make the dispatcher loop forever).
@@ -180,8 +188,18 @@ def _describe_exit(exitcode: Optional[int]) -> str:
     return f"exited with code {exitcode}"
 
 
-def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int]) -> str:
-    doing = "while idle" if task is None else f"while running task {task.describe()}"
+def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int],
+                   *, initialized: bool = True, task_started: bool = True) -> str:
+    if not initialized:
+        doing = "in its initializer"
+        if task is not None:
+            doing += f", before starting task {task.describe()}"
+    elif task is None:
+        doing = "while idle"
+    elif task_started:
+        doing = f"while running task {task.describe()}"
+    else:
+        doing = f"before starting task {task.describe()}"
     return (f"A process in the process pool was terminated abruptly: worker process {pid} "
             f"{_describe_exit(exitcode)} {doing}. The process pool is not usable anymore.")
 
@@ -275,6 +293,7 @@ def _worker_main(channel: Connection, initializer: Optional[Callable[..., object
         except BaseException:
             channel.send_bytes(_reply(_INIT_FAILED, traceback.format_exc()))
             return
+        channel.send_bytes(_READY)
     with _CallWatcher(channel) as watcher:
         while watcher.call_arrives():
             call = channel.recv_bytes()
@@ -463,7 +482,7 @@ class _Inbox:
 class _Worker:
     """The dispatcher's view of one worker process."""
 
-    def __init__(self, process: BaseProcess, channel: Connection) -> None:
+    def __init__(self, process: BaseProcess, channel: Connection, *, initialized: bool) -> None:
         self.process = process
         self.pid = process.pid
         self.channel = channel  # the parent's end of this worker's own pipe
@@ -471,6 +490,8 @@ class _Worker:
         self.tasks_done = 0
         self.stopping = False  # sent the stop message: its exit is expected
         self.channel_open = True  # False once reading it failed: the worker is dying
+        # Its initializer returned (it said _READY), or it has none.
+        self.initialized = initialized
         # Configured pools only (see _Dispatcher.configure):
         self.task_started = False  # survive_crashes: it said _STARTED for its task
         self.deadline: Optional[float] = None  # task_timeout: when its task overruns
@@ -544,7 +565,7 @@ class _Dispatcher:
             raise
         finally:
             child_end.close()  # the worker has its own copy
-        worker = _Worker(process, parent_end)
+        worker = _Worker(process, parent_end, initialized=self.initializer is None)
         self.workers.append(worker)
         self.inbox.processes[process.pid] = process
         self._selector.register(parent_end, selectors.EVENT_READ, ("reply", worker))
@@ -664,6 +685,9 @@ class _Dispatcher:
         if data == _STARTED:
             self._note_started(worker)
             return
+        if data == _READY:
+            worker.initialized = True
+            return
         if data[:1] == _INIT_FAILED:
             self._on_initializer_failure(worker, pickle.loads(memoryview(data)[1:]))
             return
@@ -714,7 +738,12 @@ class _Dispatcher:
         elif self.options is not None and self.options.survive_crashes:
             self._survive_crash(worker)
         else:
-            self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode))
+            # Only a configured pool's workers say _STARTED; otherwise a task
+            # counts as started once the worker's initializer returned.
+            started = worker.task_started if self.announce_start else worker.initialized
+            self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode,
+                                            initialized=worker.initialized,
+                                            task_started=started))
 
     def _forget(self, worker: _Worker) -> None:
         """Drop an ended worker. Its process must have been joined."""

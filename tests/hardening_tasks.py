@@ -7,6 +7,7 @@ initializer arguments (inherited under fork, never pickled through the pool).
 
 from __future__ import annotations
 
+import os
 import subprocess
 from typing import Any
 
@@ -17,6 +18,11 @@ def fail_once_the_gate_opens(gate: Any) -> None:
     """An initializer that fails, but only once the test has its futures in place."""
     gate.poll(GATE_TIMEOUT)
     raise ValueError("initializer fails on purpose")
+
+
+def exit_in_initializer(code: int) -> None:
+    """An initializer that kills its worker process: the task never starts."""
+    os._exit(code)
 
 
 _report: Any = None

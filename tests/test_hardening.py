@@ -494,3 +494,24 @@ def test_process_pool_max_workers_type_error_names_the_keyword() -> None:
 def test_thread_pool_takes_a_float_max_workers_like_the_stdlib(pool_class: Any) -> None:
     with pool_class(max_workers=1.5) as pool:
         assert pool.submit(int, "3").result(timeout=30) == 3
+
+
+# ---------------------- 5. a worker that dies in its initializer ran no task
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("options", [{}, {"task_timeout": 30.0}], ids=["plain", "configured"])
+def test_a_worker_dying_in_its_initializer_is_reported_before_starting_its_task(
+        method: str, options: dict[str, Any]) -> None:
+    pool = minipool.MiniProcessPool(1, mp_context=multiprocessing.get_context(method),
+                                    initializer=hardening_tasks.exit_in_initializer,
+                                    initargs=(7,))
+    if options:
+        pool.configure(**options)  # no survive_crashes: the pool breaks
+    with pool:
+        future = pool.submit(tasks.square, 0)
+        message = str(future.exception(timeout=30))
+    assert isinstance(future.exception(), BrokenProcessPool)
+    assert ("exited with code 7 in its initializer, before starting task "
+            "process_tasks.square(0)") in message
+    assert "while running" not in message
