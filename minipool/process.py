@@ -880,7 +880,7 @@ def _crash_error(worker: _Worker, item: _WorkItem) -> WorkerCrashed:
     if worker.task_started:
         doing = f"while running task {task}"
         if item.crashes > 1:
-            doing += f" (its {item.crashes}th crash: crash_retries used up)"
+            doing += f" (its {_ordinal(item.crashes)} crash: crash_retries used up)"
     else:
         doing = (f"before starting task {task} ({item.unstarted_retries} workers died "
                  "before starting it)")
@@ -895,6 +895,13 @@ def _crash_error(worker: _Worker, item: _WorkItem) -> WorkerCrashed:
                f"the other tasks go on (survive_crashes=True).")
     return WorkerCrashed(message, task=task, pid=worker.pid, exitcode=exitcode,
                          signal_name=signal_name, attempts=item.crashes + item.unstarted_retries)
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st, 22nd ..."""
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    return f"{n}{({1: 'st', 2: 'nd', 3: 'rd'}).get(n % 10, 'th')}"
 
 
 def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:

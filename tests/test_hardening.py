@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
+import extras_tasks
 import hardening_tasks
 import process_tasks as tasks
 import pytest
@@ -515,3 +516,86 @@ def test_a_worker_dying_in_its_initializer_is_reported_before_starting_its_task(
     assert ("exited with code 7 in its initializer, before starting task "
             "process_tasks.square(0)") in message
     assert "while running" not in message
+
+
+# ------------------------------------------------- 6. configure()'s checks
+# Flags take bools, counts take ints (not bools), timeouts take numbers (not
+# bools): a wrong type is a TypeError, a wrong value a ValueError, and the
+# message names the keyword. A refused configure() leaves the pool as it was.
+def both_pools() -> list[Any]:
+    return [minipool.MiniThreadPool(1), fork_pool()]
+
+
+CONFIGURE_TYPE_ERRORS = [
+    ("timeline", "no"), ("timeline", 1), ("timeline", None),
+    ("max_pending", "2"), ("max_pending", True), ("max_pending", 2.0),
+    ("task_timeout", "1"), ("task_timeout", True),
+    ("submit_timeout", "1"), ("on_task_done", "print"),
+]
+CONFIGURE_VALUE_ERRORS = [
+    ("max_pending", 0), ("task_timeout", 0), ("task_timeout", -1.0),
+    ("task_timeout", math.nan),
+]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.parametrize("keyword, value", CONFIGURE_TYPE_ERRORS)
+def test_configure_refuses_a_wrong_type_with_type_error_naming_the_keyword(
+        keyword: str, value: Any) -> None:
+    for pool in both_pools():
+        with pool:
+            extra = {"max_pending": 1} if keyword == "submit_timeout" else {}
+            with pytest.raises(TypeError, match=keyword):
+                pool.configure(**{keyword: value}, **extra)
+            pool.configure(timeline=True)  # the refused call changed nothing
+            assert pool.submit(int).result(timeout=30) == 0
+
+
+@pytest.mark.minipool_only
+@pytest.mark.parametrize("keyword, value", CONFIGURE_VALUE_ERRORS)
+def test_configure_refuses_a_wrong_value_with_value_error_naming_the_keyword(
+        keyword: str, value: Any) -> None:
+    for pool in both_pools():
+        with pool:
+            with pytest.raises(ValueError, match=keyword):
+                pool.configure(**{keyword: value})
+
+
+@pytest.mark.minipool_only
+@pytest.mark.parametrize("keyword, value, error", [
+    ("copy_context", "no", TypeError), ("copy_context", 0, TypeError)])
+def test_thread_pool_configure_checks_its_own_flag(keyword: str, value: Any,
+                                                   error: type[Exception]) -> None:
+    with minipool.MiniThreadPool(1) as pool:
+        with pytest.raises(error, match=keyword):
+            pool.configure(**{keyword: value})
+
+
+@pytest.mark.minipool_only
+@pytest.mark.parametrize("keywords, error, named", [
+    ({"survive_crashes": "no"}, TypeError, "survive_crashes"),
+    ({"survive_crashes": 1}, TypeError, "survive_crashes"),
+    ({"survive_crashes": True, "crash_retries": "2"}, TypeError, "crash_retries"),
+    ({"survive_crashes": True, "crash_retries": True}, TypeError, "crash_retries"),
+    ({"survive_crashes": True, "crash_retries": 1.5}, TypeError, "crash_retries"),
+    ({"survive_crashes": True, "crash_retries": -1}, ValueError, "crash_retries"),
+    ({"crash_retries": 1}, ValueError, "crash_retries"),  # needs survive_crashes
+    ({"on_worker_exit": 3}, TypeError, "on_worker_exit"),
+])
+def test_process_pool_configure_checks_its_own_keywords(
+        keywords: dict[str, Any], error: type[Exception], named: str) -> None:
+    with fork_pool() as pool:
+        with pytest.raises(error, match=named):
+            pool.configure(**keywords)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("crash_retries, ordinal", [(1, "2nd"), (2, "3rd"), (10, "11th"),
+                                                    (20, "21st")])
+def test_a_task_out_of_crash_retries_names_its_crash_with_an_english_ordinal(
+        crash_retries: int, ordinal: str) -> None:
+    with fork_pool().configure(survive_crashes=True, crash_retries=crash_retries) as pool:
+        error = pool.submit(extras_tasks.always_crash).exception(timeout=50)
+    assert isinstance(error, minipool.WorkerCrashed)
+    assert f"(its {ordinal} crash: crash_retries used up)" in str(error)
