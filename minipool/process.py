@@ -426,7 +426,10 @@ class _Inbox:
         self.broken: Optional[str] = None  # set once, by the dispatcher
         # The live worker processes, by pid: read by terminate/kill_workers.
         self.processes: dict[int, BaseProcess] = {}
-        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        # The wake-up pipe: opened as the dispatcher starts (open_wakeup) and
+        # closed by it as it ends, so a pool never submitted to opens no fd.
+        self.wakeup_reader: Optional[Connection] = None
+        self._wakeup_writer: Optional[Connection] = None
         self._wakeup_sent = False
         self._wakeup_closed = False
         # configure(max_pending=...): submit's back-pressure; closed with the
@@ -442,23 +445,36 @@ class _Inbox:
         if interpreter_is_exiting():
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
+    def open_wakeup(self) -> Connection:
+        """Open the wake-up pipe; its read end, for the dispatcher's selector.
+
+        Call with ``lock`` held, once, as the dispatcher starts.
+        """
+        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        return self.wakeup_reader
+
     def wake_dispatcher(self) -> None:
-        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held."""
-        if not self._wakeup_sent and not self._wakeup_closed:
+        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held.
+
+        Before the dispatcher starts there is no pipe, and nothing to wake:
+        its first turn looks at ``pending`` before it ever waits.
+        """
+        if self._wakeup_writer is not None and not self._wakeup_sent and not self._wakeup_closed:
             self._wakeup_writer.send_bytes(b"!")
             self._wakeup_sent = True
 
     def take_wakeup(self) -> None:
         """Empty the wake-up pipe. Call with ``lock`` held (dispatcher only)."""
-        if self._wakeup_sent:
+        if self._wakeup_sent and self.wakeup_reader is not None:
             self.wakeup_reader.recv_bytes()
             self._wakeup_sent = False
 
     def close_wakeup(self) -> None:
         with self.lock:
             self._wakeup_closed = True
-            self.wakeup_reader.close()
-            self._wakeup_writer.close()
+            for end in (self.wakeup_reader, self._wakeup_writer):
+                if end is not None:
+                    end.close()
 
     def close(self, cancel_pending: bool = False) -> None:
         """Stop accepting work; what is pending still runs, unless *cancel_pending*.
@@ -528,8 +544,9 @@ class _Dispatcher:
         # Speed: one selector for the pool's life, updated as workers come
         # and go. multiprocessing.connection.wait() builds and fills a new
         # one on every call: 2W+1 registrations per reply read.
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(inbox.wakeup_reader, selectors.EVENT_READ, ("wakeup", None))
+        # Opened by open() as the dispatcher starts, closed by run() as it
+        # ends: a pool never submitted to opens no fd.
+        self._selector: selectors.BaseSelector
         # Configured pools only (configure(), before the dispatcher starts):
         self.options: Optional[_Options] = None
         self.tracker: Optional[_Tracker] = None
@@ -538,6 +555,11 @@ class _Dispatcher:
         # pending. Their futures are already RUNNING (so shutdown's
         # cancel_futures does not touch them). Owned by the dispatcher thread.
         self.put_back: collections.deque[_WorkItem] = collections.deque()
+
+    def open(self, wakeup_reader: Connection) -> None:
+        """Open the selector, watching *wakeup_reader*. Call before anything else."""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(wakeup_reader, selectors.EVENT_READ, ("wakeup", None))
 
     # ------------------------------------------------------ starting workers
     def start_workers_now(self, count: int) -> None:
@@ -1228,6 +1250,7 @@ class MiniProcessPool(Executor):
         """Call with ``_inbox.lock`` held."""
         if self._dispatcher_thread is not None:
             return
+        self._dispatcher.open(self._inbox.open_wakeup())  # the pool's first fds
         if self._fork:  # fork now, while no thread of this pool runs
             self._dispatcher.start_workers_now(self._max_workers)
         thread = threading.Thread(target=self._dispatcher.run,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import gc
 import math
 import multiprocessing
 import os
@@ -599,3 +600,55 @@ def test_a_task_out_of_crash_retries_names_its_crash_with_an_english_ordinal(
         error = pool.submit(extras_tasks.always_crash).exception(timeout=50)
     assert isinstance(error, minipool.WorkerCrashed)
     assert f"(its {ordinal} crash: crash_retries used up)" in str(error)
+
+
+# -------------------------------------------- 7. no fd outlives its pool
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@contextlib.contextmanager
+def gc_disabled() -> Iterator[None]:
+    """Only reference counting frees objects: what a cycle keeps alive stays open."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def make_unused_pool(kind: str) -> Any:
+    return fork_pool(2) if kind == "process" else minipool.MiniThreadPool(2)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+@pytest.mark.parametrize("kind", ["process", "thread"])
+@pytest.mark.parametrize("ending", ["shutdown", "dropped"])
+def test_a_pool_never_submitted_to_leaves_no_fd_open(kind: str, ending: str) -> None:
+    with gc_disabled():
+        before = open_fds()
+        for _ in range(10):
+            pool = make_unused_pool(kind)
+            if ending == "shutdown":
+                pool.shutdown()
+            del pool
+        assert open_fds() == before
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_used_process_pool_leaves_no_fd_open_after_shutdown(method: str) -> None:
+    def use_a_pool() -> None:
+        pool = minipool.MiniProcessPool(2, mp_context=multiprocessing.get_context(method))
+        assert pool.submit(tasks.square, 3).result(timeout=30) == 9
+        pool.shutdown()
+
+    with gc_disabled():
+        use_a_pool()  # starts multiprocessing's resource tracker (spawn): it stays, and its pipe
+        before = open_fds()
+        for _ in range(3):
+            use_a_pool()
+        assert open_fds() == before
