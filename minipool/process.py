@@ -1223,6 +1223,14 @@ class MiniProcessPool(Executor):
         weakref.finalize(self, self._inbox.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        # _options is read here without the lock, and again under it in
+        # _enqueue. Without the second read, a submit racing configure():
+        #   1. submit() reads _options: None, so it pickles a plain call;
+        #   2. configure() takes the lock, finds no dispatcher yet, configures;
+        #   3. submit() takes the lock and queues a plain item into a
+        #      configured pool (no timeline: the dispatcher fails on it).
+        # Under the lock, either configure() came first (the item is queued
+        # as a configured one) or the submit did (configure() then refuses).
         if self._options is not None:
             return self._submit_configured(fn, args, kwargs)
         try:
@@ -1237,11 +1245,15 @@ class MiniProcessPool(Executor):
         future: Future[T] = Future()
         inbox = self._inbox
         with inbox.lock:
-            inbox.check_accepting()
-            if pickling_error is None:
-                inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
-                self._start_dispatcher_once()
-                inbox.wake_dispatcher()
+            configured = self._options is not None  # read again under the lock: see submit
+            if not configured:
+                inbox.check_accepting()
+                if pickling_error is None:
+                    inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
+                    self._start_dispatcher_once()
+                    inbox.wake_dispatcher()
+        if configured:  # configure() took the lock first: this submit comes after it
+            return self._enqueue_configured(fn, args, kwargs, payload, pickling_error)
         if pickling_error is not None:
             future.set_exception(pickling_error)  # fails now; never reaches a worker
         return future
@@ -1382,15 +1394,19 @@ class MiniProcessPool(Executor):
     def _submit_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
                            kwargs: dict[str, Any]) -> Future[T]:
         """``submit`` for a configured pool: the same steps, plus the extras."""
-        future: Future[T] = Future()
         try:
             payload = _pickle_call(fn, args, kwargs)
         except Exception as exc:
-            pickling_error: Optional[Exception] = exc
-        else:
-            pickling_error = None
+            return self._enqueue_configured(fn, args, kwargs, b"", exc)
+        return self._enqueue_configured(fn, args, kwargs, payload, None)
+
+    def _enqueue_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
+                            kwargs: dict[str, Any], payload: bytes,
+                            pickling_error: Optional[Exception]) -> Future[T]:
+        """``_enqueue`` for a configured pool: the same steps, plus the extras."""
+        future: Future[T] = Future()
         inbox, tracker = self._inbox, self._dispatcher.tracker
-        item = _WorkItem(future, payload if pickling_error is None else b"", fn, args, kwargs)
+        item = _WorkItem(future, payload, fn, args, kwargs)
         limit = inbox.limit if pickling_error is None else None
         if limit is not None and threading.current_thread() is not self._dispatcher_thread:
             limit.reserve(item)  # back-pressure: may wait, may raise TimeoutError

@@ -369,15 +369,25 @@ class MiniThreadPool(Executor):
         weakref.finalize(self, self._channel.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        # _options is read here without the lock, and again under it. Without
+        # the second read, a submit racing configure():
+        #   1. submit() reads _options: None, so it takes the plain path;
+        #   2. configure() takes the lock, finds no worker yet, configures;
+        #   3. submit() takes the lock and queues a plain item into a
+        #      configured pool (no timeline, no deadline, not in stats()).
+        # Under the lock, either configure() came first (the item goes the
+        # configured way) or the submit did (configure() then refuses).
         if self._options is not None:
             return self._submit_configured(fn, args, kwargs)
         channel = self._channel
         with channel.lock:
-            channel.check_accepting()
-            future: Future[T] = Future()
-            channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
-            self._start_worker_unless_one_is_idle()
-        return future
+            if self._options is None:
+                channel.check_accepting()
+                future: Future[T] = Future()
+                channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
+                self._start_worker_unless_one_is_idle()
+                return future
+        return self._submit_configured(fn, args, kwargs)  # configure() came first
 
     def _start_worker_unless_one_is_idle(self) -> None:
         """Call with the channel's lock held."""

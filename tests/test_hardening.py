@@ -652,3 +652,82 @@ def test_a_used_process_pool_leaves_no_fd_open_after_shutdown(method: str) -> No
         for _ in range(3):
             use_a_pool()
         assert open_fds() == before
+
+
+# ------------------------------------------- 8. suspected races, settled
+# (a) submit() read the pool's options without the lock:
+#   1. submit() reads _options: None, so it takes the plain path;
+#   2. configure() takes the lock, finds no submit yet, and configures;
+#   3. submit() takes the lock and queues a plain item into a configured pool.
+# Each test pauses submit between 1 and 3 and configures meanwhile: the
+# submit must then queue a configured item (before the fix: a plain one, which
+# the process pool's dispatcher failed on).
+class PausingLock:
+    """Wraps a pool's lock: *pauses* pauses before taking it, once, until let go."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self.pauses: Any = None  # the thread to pause
+        self.paused = threading.Event()
+        self.go_on = threading.Event()
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is self.pauses and not self.paused.is_set():
+            self.paused.set()
+            assert self.go_on.wait(30)
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+class PausesWhilePickled:
+    """An argument whose pickling waits for the test: submit pauses after reading
+    the pool's options and before taking its lock (the call is pickled in between)."""
+
+    def __init__(self) -> None:
+        self.pickling = threading.Event()
+        self.go_on = threading.Event()
+
+    def __reduce__(self) -> Any:
+        self.pickling.set()
+        assert self.go_on.wait(30)
+        return (int, (0,))  # what the worker gets: 0
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_thread_pool_submit_racing_configure_queues_a_configured_item() -> None:
+    pool = minipool.MiniThreadPool(1)
+    lock = PausingLock(pool._channel.lock)  # private: the one place to pause submit
+    pool._channel.lock = lock
+    futures: list[Any] = []
+    submitter = threading.Thread(target=lambda: futures.append(pool.submit(int, "7")))
+    lock.pauses = submitter
+    with pool:
+        submitter.start()
+        assert lock.paused.wait(30)
+        pool.configure(timeline=True)  # between the submit's steps 1 and 3
+        lock.go_on.set()
+        submitter.join()
+        assert futures[0].result(timeout=30) == 7
+        assert futures[0].timeline is not None  # a configured item: it has a timeline
+        assert pool.stats().submitted == 1
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_process_pool_submit_racing_configure_queues_a_configured_item() -> None:
+    pool = fork_pool()
+    argument = PausesWhilePickled()
+    futures: list[Any] = []
+    submitter = threading.Thread(target=lambda: futures.append(pool.submit(int, argument)))
+    with pool:
+        submitter.start()
+        assert argument.pickling.wait(30)
+        pool.configure(timeline=True)  # between the submit's steps 1 and 3
+        argument.go_on.set()
+        submitter.join()
+        assert futures[0].result(timeout=30) == 0  # not BrokenProcessPool
+        assert futures[0].timeline is not None
+        assert pool.stats().submitted == 1
