@@ -563,18 +563,20 @@ class _Dispatcher:
 
     # ------------------------------------------------------ starting workers
     def start_workers_now(self, count: int) -> None:
-        """Start up to *count* workers. Call with ``inbox.lock`` held.
+        """Start up to *count* workers. Call with ``inbox.lock`` held (fork only).
 
-        A failure is left for the dispatcher: it will try again and report.
+        The first submit calls it, before the dispatcher thread exists, so
+        nothing else can be starting or killing workers meanwhile. A failure
+        is left for the dispatcher: it will try again and report.
         """
         try:
             while len(self.workers) < count:
-                self._start_worker()
+                self._register(self._launch_worker())
         except Exception:  # reported by _start_workers_for_pending, in the dispatcher
             pass
 
-    def _start_worker(self) -> None:
-        """Call with ``inbox.lock`` held."""
+    def _launch_worker(self) -> _Worker:
+        """Start one worker process. Needs no lock: only its registration does."""
         parent_end, child_end = self.context.Pipe(duplex=True)
         process = self.context.Process(  # type: ignore[attr-defined]
             target=_worker_main,
@@ -587,13 +589,23 @@ class _Dispatcher:
             raise
         finally:
             child_end.close()  # the worker has its own copy
-        worker = _Worker(process, parent_end, initialized=self.initializer is None)
+        return _Worker(process, parent_end, initialized=self.initializer is None)
+
+    def _register(self, worker: _Worker) -> bool:
+        """Make a started worker the pool's. Call with ``inbox.lock`` held.
+
+        Returns False if terminate_workers()/kill_workers() began while it
+        started: it is then marked stopping, and the caller must kill it.
+        """
+        process = worker.process
         self.workers.append(worker)
-        self.inbox.processes[process.pid] = process
-        self._selector.register(parent_end, selectors.EVENT_READ, ("reply", worker))
+        self.inbox.processes[process.pid or 0] = process
+        self._selector.register(worker.channel, selectors.EVENT_READ, ("reply", worker))
         self._selector.register(process.sentinel, selectors.EVENT_READ, ("exit", worker))
         if self.tracker is not None and process.pid is not None:
             self.tracker.worker_started(process.pid)
+        worker.stopping = self.inbox.terminating
+        return not worker.stopping
 
     def _another_worker_is_needed(self) -> bool:
         """Call with ``inbox.lock`` held."""
@@ -603,10 +615,34 @@ class _Dispatcher:
                 and len(self.workers) < self.max_workers)
 
     def _start_workers_for_pending(self) -> None:
+        """Start the workers that pending work needs, each with ``inbox.lock`` released.
+
+        Under spawn and forkserver a start takes milliseconds (a new
+        interpreter; longer with large initargs), and a submit waiting for
+        the lock all that time is what this avoids. The lock guarded the
+        registration, which still happens under it (``_register``), and
+        this race, which the registration now settles:
+
+          1. the dispatcher starts worker P, lock released: P is in no list;
+          2. terminate_workers()/kill_workers() takes the lock, sets
+             ``terminating``, copies ``inbox.processes`` (without P) and
+             signals those;
+          3. the dispatcher registers P under the lock, sees ``terminating``
+             and kills P itself, so that P does not outlive the kill.
+
+        Nothing else changes meanwhile: only the dispatcher thread starts
+        workers, owns ``workers`` and breaks the pool.
+        """
         try:
-            with self.inbox.lock:
-                while self._another_worker_is_needed():
-                    self._start_worker()
+            while True:
+                with self.inbox.lock:
+                    if not self._another_worker_is_needed():
+                        return
+                worker = self._launch_worker()
+                with self.inbox.lock:
+                    keep = self._register(worker)
+                if not keep:
+                    _kill(worker.process)  # step 3 above
         except Exception as exc:
             self._break_pool(f"Could not start a worker process: {exc!r}. "
                              "The process pool is not usable anymore.")

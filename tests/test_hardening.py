@@ -12,6 +12,7 @@ import math
 import multiprocessing
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -52,7 +53,7 @@ def outcome_of(action: Callable[[], object]) -> str:
     helper = threading.Thread(target=attempt)
     helper.start()
     helper.join(LOCK_WAIT)
-    return outcome[0] if outcome else "blocked (a pool lock is held while callbacks run)"
+    return outcome[0] if outcome else "blocked (on a lock the pool holds)"
 
 
 class SubmitFromCallback:
@@ -731,3 +732,50 @@ def test_process_pool_submit_racing_configure_queues_a_configured_item() -> None
         assert futures[0].result(timeout=30) == 0  # not BrokenProcessPool
         assert futures[0].timeline is not None
         assert pool.stats().submitted == 1
+
+
+# (b) The dispatcher held _Inbox.lock across process.start(): under spawn and
+# forkserver, every submit (and terminate_workers/kill_workers) waited while a
+# worker process was being created -- about 4 ms a start here, 100 ms with
+# 1 MB of initargs. Each test holds a worker's start() at a gate.
+@pytest.fixture
+def start_gate() -> Iterator[hardening_tasks.StartGate]:
+    gate = hardening_tasks.start_gate = hardening_tasks.StartGate()
+    try:
+        yield gate
+    finally:
+        gate.go_on.set()
+        hardening_tasks.start_gate = None
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_submit_does_not_wait_while_a_worker_process_starts(
+        start_gate: hardening_tasks.StartGate) -> None:
+    with minipool.MiniProcessPool(2, mp_context=hardening_tasks.GatedSpawnContext()) as pool:
+        first = pool.submit(tasks.square, 2)  # the dispatcher starts a worker: held at the gate
+        assert start_gate.starting.wait(30)
+        outcome = outcome_of(lambda: pool.submit(tasks.square, 3))
+        start_gate.go_on.set()
+        assert outcome == "ok"
+        assert first.result(timeout=30) == 4
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_a_worker_starting_while_kill_workers_runs_is_killed_too(
+        start_gate: hardening_tasks.StartGate) -> None:
+    # process.py, _Dispatcher._start_workers_for_pending: 1. the dispatcher
+    # starts a worker P, lock released; 2. kill_workers() copies the live
+    # processes (P not among them) and kills those; 3. the dispatcher
+    # registers P, sees terminating, and kills P too.
+    exit_codes: list[Any] = []
+    pool = minipool.MiniProcessPool(1, mp_context=hardening_tasks.GatedSpawnContext())
+    pool.configure(on_worker_exit=lambda pid, exitcode: exit_codes.append(exitcode))
+    first = pool.submit(tasks.square, 2)
+    assert start_gate.starting.wait(30)  # step 1, held
+    assert outcome_of(pool.kill_workers) == "ok"  # step 2
+    start_gate.go_on.set()  # step 3
+    pool.shutdown()
+    assert first.cancelled()
+    assert exit_codes == [-signal.SIGKILL]  # not 0: P was not left to a polite stop
