@@ -55,6 +55,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from ._errors import CancelledError, InvalidStateError, TimeoutError
+from ._timeouts import lock_wait
 
 if TYPE_CHECKING:
     from ._timeline import Timeline
@@ -232,7 +233,8 @@ class Future(concurrent.futures.Future[T]):
         self._sleepers.append(sleeper)
         self._condition.release()
         try:
-            woken = sleeper.acquire(timeout=-1 if timeout is None else timeout)
+            limit = lock_wait(timeout)
+            woken = sleeper.acquire(timeout=-1 if limit is None else limit)
         finally:
             self._condition.acquire()
         if not woken:

@@ -41,6 +41,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Optional, TypeVar
 
 from ._errors import TimeoutError
 from ._future import Future
+from ._timeouts import lock_wait
 
 FIRST_COMPLETED = "FIRST_COMPLETED"
 FIRST_EXCEPTION = "FIRST_EXCEPTION"
@@ -99,7 +100,7 @@ class _Completions:
         with self._changed:
             if len(self._finished) < wanted:
                 self._wanted = wanted
-                self._changed.wait(timeout)
+                self._changed.wait(lock_wait(timeout))
             finished, self._finished = self._finished, []
             return finished
 

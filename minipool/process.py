@@ -42,7 +42,9 @@ How a death is seen::
          then _break_pool(_death_message(pid, worker.task, exitcode))
       -> every unfinished future fails with BrokenProcessPool naming the task
          the dead worker was running, its pid and its exit code or signal;
-         later submit() raises the same error.
+         later submit() raises the same error. (A worker with an initializer
+         sends _READY once it returned: one that died before is reported "in
+         its initializer, before starting task ...".)
 
 A pool configured with ``survive_crashes`` or ``task_timeout`` (``configure``;
 see _extras.py, docs/crash-survival.md and docs/task-timeout.md) takes
@@ -83,8 +85,9 @@ Guarantees / Assumptions
 * A worker runs one task at a time and only the dispatcher writes to its
   pipe, and only when it is idle, so pipe traffic is strict request/reply:
   neither side can be blocked writing while the other is blocked writing.
-  (A configured pool's worker writes ``_STARTED`` before its reply: a few
-  bytes, which always fit in the pipe's buffer, so it cannot block either.)
+  (A configured pool's worker writes ``_STARTED`` before its reply, and a
+  worker with an initializer writes ``_READY`` once after it: a few bytes,
+  which always fit in the pipe's buffer, so they cannot block either.)
 * A forked worker inherits copies of the parent's locks (possibly held by
   another thread at the moment of the fork). It never takes them: it runs
   only ``_worker_main`` on its own pipe, then leaves through ``os._exit``.
@@ -96,6 +99,13 @@ Guarantees / Assumptions
   work submitted before interpreter exit completes, and then the dispatcher
   joins its workers. The dispatcher never references the pool, so a pool
   dropped without ``shutdown`` is collected and its finalizer closes it.
+* No user code runs under a pool lock. Done callbacks and the
+  ``on_task_done``/``on_worker_exit`` hooks run when a future is settled or
+  a worker is forgotten, and that happens only with ``_Inbox.lock``
+  released: ``_Inbox.close`` and ``_break_pool`` take the pending items out
+  under the lock and settle them after releasing it; ``_settle``,
+  ``_fail_timed_out_task``, ``_survive_crash`` and ``_forget``'s hook run in
+  the dispatcher thread holding no lock. So a callback may call ``submit``.
 * Nothing waits without also watching the workers' sentinels, so no
   ``result()``, ``shutdown()`` or interpreter exit can hang on a dead worker.
   A task that never returns still blocks ``shutdown(wait=True)``, as in the
@@ -112,6 +122,7 @@ import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
+import operator
 import os
 import pickle
 import selectors
@@ -136,6 +147,7 @@ from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _Pendi
 from ._future import Future
 from ._naming import _describe_call, _name_of, _short_repr
 from ._timeline import PoolStats, _stats_not_enabled, _TimedFuture, _Tracker
+from ._timeouts import select_wait
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Self
@@ -154,6 +166,11 @@ _STOP = b""  # the stop message: a worker that receives it exits
 # and can be sent again; a task's deadline counts from this message. (Not a
 # pickle: every pickle starts with b"\x80".)
 _STARTED = b"s"
+# Pools with an initializer only: a worker says its initializer returned, so
+# that a worker dying before this message is known to have died in it, not
+# in its task. One message per worker, not per task; the default pool (no
+# initializer) never sends it.
+_READY = b"r"
 # How many times a task is handed again to a new worker after its worker died
 # before starting it (a worker that dies in its initializer each time must not
 # make the dispatcher loop forever).
@@ -172,8 +189,18 @@ def _describe_exit(exitcode: Optional[int]) -> str:
     return f"exited with code {exitcode}"
 
 
-def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int]) -> str:
-    doing = "while idle" if task is None else f"while running task {task.describe()}"
+def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int],
+                   *, initialized: bool = True, task_started: bool = True) -> str:
+    if not initialized:
+        doing = "in its initializer"
+        if task is not None:
+            doing += f", before starting task {task.describe()}"
+    elif task is None:
+        doing = "while idle"
+    elif task_started:
+        doing = f"while running task {task.describe()}"
+    else:
+        doing = f"before starting task {task.describe()}"
     return (f"A process in the process pool was terminated abruptly: worker process {pid} "
             f"{_describe_exit(exitcode)} {doing}. The process pool is not usable anymore.")
 
@@ -290,6 +317,7 @@ def _worker_main(channel: Connection, initializer: Optional[Callable[..., object
         except BaseException:
             channel.send_bytes(_reply(_INIT_FAILED, traceback.format_exc()))
             return
+        channel.send_bytes(_READY)
     with _CallWatcher(channel) as watcher:
         while watcher.call_arrives():
             call = channel.recv_bytes()
@@ -428,7 +456,10 @@ class _Inbox:
         self.broken: Optional[str] = None  # set once, by the dispatcher
         # The live worker processes, by pid: read by terminate/kill_workers.
         self.processes: dict[int, BaseProcess] = {}
-        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        # The wake-up pipe: opened as the dispatcher starts (open_wakeup) and
+        # closed by it as it ends, so a pool never submitted to opens no fd.
+        self.wakeup_reader: Optional[Connection] = None
+        self._wakeup_writer: Optional[Connection] = None
         self._wakeup_sent = False
         self._wakeup_closed = False
         # configure(max_pending=...): submit's back-pressure; closed with the
@@ -444,23 +475,36 @@ class _Inbox:
         if interpreter_is_exiting():
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
+    def open_wakeup(self) -> Connection:
+        """Open the wake-up pipe; its read end, for the dispatcher's selector.
+
+        Call with ``lock`` held, once, as the dispatcher starts.
+        """
+        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        return self.wakeup_reader
+
     def wake_dispatcher(self) -> None:
-        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held."""
-        if not self._wakeup_sent and not self._wakeup_closed:
+        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held.
+
+        Before the dispatcher starts there is no pipe, and nothing to wake:
+        its first turn looks at ``pending`` before it ever waits.
+        """
+        if self._wakeup_writer is not None and not self._wakeup_sent and not self._wakeup_closed:
             self._wakeup_writer.send_bytes(b"!")
             self._wakeup_sent = True
 
     def take_wakeup(self) -> None:
         """Empty the wake-up pipe. Call with ``lock`` held (dispatcher only)."""
-        if self._wakeup_sent:
+        if self._wakeup_sent and self.wakeup_reader is not None:
             self.wakeup_reader.recv_bytes()
             self._wakeup_sent = False
 
     def close_wakeup(self) -> None:
         with self.lock:
             self._wakeup_closed = True
-            self.wakeup_reader.close()
-            self._wakeup_writer.close()
+            for end in (self.wakeup_reader, self._wakeup_writer):
+                if end is not None:
+                    end.close()
 
     def close(self, cancel_pending: bool = False) -> None:
         """Stop accepting work; what is pending still runs, unless *cancel_pending*.
@@ -484,7 +528,7 @@ class _Inbox:
 class _Worker:
     """The dispatcher's view of one worker process."""
 
-    def __init__(self, process: BaseProcess, channel: Connection) -> None:
+    def __init__(self, process: BaseProcess, channel: Connection, *, initialized: bool) -> None:
         self.process = process
         self.pid = process.pid
         self.channel = channel  # the parent's end of this worker's own pipe
@@ -492,6 +536,8 @@ class _Worker:
         self.tasks_done = 0
         self.stopping = False  # sent the stop message: its exit is expected
         self.channel_open = True  # False once reading it failed: the worker is dying
+        # Its initializer returned (it said _READY), or it has none.
+        self.initialized = initialized
         # Configured pools only (see _Dispatcher.configure):
         self.task_started = False  # survive_crashes: it said _STARTED for its task
         self.deadline: Optional[float] = None  # task_timeout: when its task overruns
@@ -528,8 +574,9 @@ class _Dispatcher:
         # Speed: one selector for the pool's life, updated as workers come
         # and go. multiprocessing.connection.wait() builds and fills a new
         # one on every call: 2W+1 registrations per reply read.
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(inbox.wakeup_reader, selectors.EVENT_READ, ("wakeup", None))
+        # Opened by open() as the dispatcher starts, closed by run() as it
+        # ends: a pool never submitted to opens no fd.
+        self._selector: selectors.BaseSelector
         # Configured pools only (configure(), before the dispatcher starts):
         self.options: Optional[_Options] = None
         self.tracker: Optional[_Tracker] = None
@@ -539,20 +586,27 @@ class _Dispatcher:
         # cancel_futures does not touch them). Owned by the dispatcher thread.
         self.put_back: collections.deque[_WorkItem] = collections.deque()
 
+    def open(self, wakeup_reader: Connection) -> None:
+        """Open the selector, watching *wakeup_reader*. Call before anything else."""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(wakeup_reader, selectors.EVENT_READ, ("wakeup", None))
+
     # ------------------------------------------------------ starting workers
     def start_workers_now(self, count: int) -> None:
-        """Start up to *count* workers. Call with ``inbox.lock`` held.
+        """Start up to *count* workers. Call with ``inbox.lock`` held (fork only).
 
-        A failure is left for the dispatcher: it will try again and report.
+        The first submit calls it, before the dispatcher thread exists, so
+        nothing else can be starting or killing workers meanwhile. A failure
+        is left for the dispatcher: it will try again and report.
         """
         try:
             while len(self.workers) < count:
-                self._start_worker()
+                self._register(self._launch_worker())
         except Exception:  # reported by _start_workers_for_pending, in the dispatcher
             pass
 
-    def _start_worker(self) -> None:
-        """Call with ``inbox.lock`` held."""
+    def _launch_worker(self) -> _Worker:
+        """Start one worker process. Needs no lock: only its registration does."""
         parent_end, child_end = self.context.Pipe(duplex=True)
         process = self.context.Process(  # type: ignore[attr-defined]
             target=_worker_main,
@@ -565,13 +619,23 @@ class _Dispatcher:
             raise
         finally:
             child_end.close()  # the worker has its own copy
-        worker = _Worker(process, parent_end)
+        return _Worker(process, parent_end, initialized=self.initializer is None)
+
+    def _register(self, worker: _Worker) -> bool:
+        """Make a started worker the pool's. Call with ``inbox.lock`` held.
+
+        Returns False if terminate_workers()/kill_workers() began while it
+        started: it is then marked stopping, and the caller must kill it.
+        """
+        process = worker.process
         self.workers.append(worker)
-        self.inbox.processes[process.pid] = process
-        self._selector.register(parent_end, selectors.EVENT_READ, ("reply", worker))
+        self.inbox.processes[process.pid or 0] = process
+        self._selector.register(worker.channel, selectors.EVENT_READ, ("reply", worker))
         self._selector.register(process.sentinel, selectors.EVENT_READ, ("exit", worker))
         if self.tracker is not None and process.pid is not None:
             self.tracker.worker_started(process.pid)
+        worker.stopping = self.inbox.terminating
+        return not worker.stopping
 
     def _another_worker_is_needed(self) -> bool:
         """Call with ``inbox.lock`` held."""
@@ -581,10 +645,34 @@ class _Dispatcher:
                 and len(self.workers) < self.max_workers)
 
     def _start_workers_for_pending(self) -> None:
+        """Start the workers that pending work needs, each with ``inbox.lock`` released.
+
+        Under spawn and forkserver a start takes milliseconds (a new
+        interpreter; longer with large initargs), and a submit waiting for
+        the lock all that time is what this avoids. The lock guarded the
+        registration, which still happens under it (``_register``), and
+        this race, which the registration now settles:
+
+          1. the dispatcher starts worker P, lock released: P is in no list;
+          2. terminate_workers()/kill_workers() takes the lock, sets
+             ``terminating``, copies ``inbox.processes`` (without P) and
+             signals those;
+          3. the dispatcher registers P under the lock, sees ``terminating``
+             and kills P itself, so that P does not outlive the kill.
+
+        Nothing else changes meanwhile: only the dispatcher thread starts
+        workers, owns ``workers`` and breaks the pool.
+        """
         try:
-            with self.inbox.lock:
-                while self._another_worker_is_needed():
-                    self._start_worker()
+            while True:
+                with self.inbox.lock:
+                    if not self._another_worker_is_needed():
+                        return
+                worker = self._launch_worker()
+                with self.inbox.lock:
+                    keep = self._register(worker)
+                if not keep:
+                    _kill(worker.process)  # step 3 above
         except Exception as exc:
             self._break_pool(f"Could not start a worker process: {exc!r}. "
                              "The process pool is not usable anymore.")
@@ -656,7 +744,7 @@ class _Dispatcher:
 
     def _wait_and_handle(self) -> None:
         timeout = None if self.options is None else self._time_to_next_deadline()
-        ready = [key.data for key, _ in self._selector.select(timeout)]
+        ready = [key.data for key, _ in self._selector.select(select_wait(timeout))]
         if self.options is not None:
             self._kill_overdue_workers()
         with self.inbox.lock:
@@ -684,6 +772,9 @@ class _Dispatcher:
             return
         if data == _STARTED:
             self._note_started(worker)
+            return
+        if data == _READY:
+            worker.initialized = True
             return
         if data[:1] == _INIT_FAILED:
             self._on_initializer_failure(worker, pickle.loads(memoryview(data)[1:]))
@@ -735,7 +826,12 @@ class _Dispatcher:
         elif self.options is not None and self.options.survive_crashes:
             self._survive_crash(worker)
         else:
-            self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode))
+            # Only a configured pool's workers say _STARTED; otherwise a task
+            # counts as started once the worker's initializer returned.
+            started = worker.task_started if self.announce_start else worker.initialized
+            self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode,
+                                            initialized=worker.initialized,
+                                            task_started=started))
 
     def _forget(self, worker: _Worker) -> None:
         """Drop an ended worker. Its process must have been joined."""
@@ -872,7 +968,7 @@ def _crash_error(worker: _Worker, item: _WorkItem) -> WorkerCrashed:
     if worker.task_started:
         doing = f"while running task {task}"
         if item.crashes > 1:
-            doing += f" (its {item.crashes}th crash: crash_retries used up)"
+            doing += f" (its {_ordinal(item.crashes)} crash: crash_retries used up)"
     else:
         doing = (f"before starting task {task} ({item.unstarted_retries} workers died "
                  "before starting it)")
@@ -889,6 +985,13 @@ def _crash_error(worker: _Worker, item: _WorkItem) -> WorkerCrashed:
                          signal_name=signal_name, attempts=item.crashes + item.unstarted_retries)
 
 
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st, 22nd ..."""
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    return f"{n}{({1: 'st', 2: 'nd', 3: 'rd'}).get(n % 10, 'th')}"
+
+
 def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:
     error = BrokenProcessPool(message)
     error.__cause__ = cause
@@ -896,10 +999,84 @@ def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:
 
 
 def _kill(process: BaseProcess) -> None:
+    """SIGKILL a worker and every process it started (see ``_signal_tree``)."""
+    _signal_tree(process, signal.SIGKILL)
+
+
+# --------------------------------------- killing a worker and what it started
+# When minipool kills a worker (task_timeout, terminate_workers, kill_workers,
+# a broken pool), the processes its task started (a subprocess.Popen, a
+# multiprocessing.Pool of its own ...) go too: killed alone, the worker would
+# leave them running, re-parented to init. The workers stay in the parent's
+# process group, so Ctrl-C in a terminal still reaches them and their
+# children, as with the stdlib's pool (a process group of their own would
+# also stop a worker that reads the terminal, with SIGTTIN).
+def _signal_tree(process: BaseProcess, signum: int) -> None:
+    """Send *signum* to a worker process and all its descendants.
+
+    The tree is frozen before it is walked, so that it cannot grow meanwhile:
+
+      1. SIGSTOP the worker: it starts no new process from now on (a fork
+         it was inside either completed, and the child is listed, or is
+         restarted after the stop: the kernel checks for pending signals
+         at the end of fork);
+      2. list the children of each stopped process (``_children_of``: the
+         kernel's list is reliable for a stopped process), SIGSTOP them,
+         and go on with their children;
+      3. send *signum* to every process found, then SIGCONT them all (a
+         stopped process acts on SIGKILL, but keeps a SIGTERM pending until
+         it is continued).
+
+    A stopped process cannot reap its children, so a pid listed in step 2
+    stays that child's until step 3, even if the child exits meanwhile.
+    Outside the tree, and so left alone: processes that left it before
+    step 1 (a daemon that double-forked, anything whose parent exited and
+    that was re-parented to init). Without ``/proc`` (not Linux), only the
+    worker gets *signum*.
+    """
     try:
-        process.kill()
-    except (OSError, ValueError):  # already gone, or already closed
-        pass
+        if process.pid is None or process.exitcode is not None:
+            return  # never started, or ended and reaped: its pid is not ours any more
+    except ValueError:
+        return  # closed: the dispatcher joined and forgot it
+    if not _send(process.pid, signal.SIGSTOP):
+        return
+    tree = [process.pid]
+    try:
+        for parent in tree:  # grows as the loop runs: a breadth-first walk
+            for child in _children_of(parent):
+                if child not in tree and _send(child, signal.SIGSTOP):
+                    tree.append(child)
+    finally:
+        for pid in tree:
+            _send(pid, signum)
+        for pid in tree:
+            _send(pid, signal.SIGCONT)
+
+
+def _children_of(pid: int) -> list[int]:
+    """The children of *pid*, from every one of its threads (Linux's /proc)."""
+    children: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # gone, or no /proc
+        return children
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as listing:
+                children += [int(child) for child in listing.read().split()]
+        except OSError:  # the thread ended
+            pass
+    return children
+
+
+def _send(pid: int, signum: int) -> bool:
+    """``os.kill``; False if that process is gone (or not ours to signal)."""
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        return False
+    return True
 
 
 def _settle(item: _WorkItem, reply: bytes, pid: Optional[int]) -> None:
@@ -935,6 +1112,18 @@ def _remote_error(body: bytes, text: str, pid: Optional[int],
 def _default_max_workers() -> int:
     """The stdlib's default for the running Python."""
     return usable_cpu_count()
+
+
+def _worker_count(max_workers: int) -> int:
+    """*max_workers* as an int; TypeError for a float, as the stdlib's process pool.
+
+    (Its thread pool, and MiniThreadPool, take a float.) Anything with
+    ``__index__`` counts, True included, as in the stdlib.
+    """
+    try:
+        return operator.index(max_workers)
+    except TypeError:
+        raise TypeError(f"max_workers must be an integer, not {max_workers!r}") from None
 
 
 def _default_context(max_tasks_per_child: Optional[int]) -> BaseContext:
@@ -1093,8 +1282,10 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
     ) -> None:
         if max_workers is None:
             max_workers = _default_max_workers()
-        elif max_workers <= 0:
+        elif max_workers <= 0:  # first, as in the stdlib: -1.0 is a ValueError
             raise ValueError("max_workers must be greater than 0")
+        else:
+            max_workers = _worker_count(max_workers)
         if mp_context is None:
             mp_context = _default_context(max_tasks_per_child)
         if initializer is not None and not callable(initializer):
@@ -1120,6 +1311,14 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         weakref.finalize(self, self._inbox.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        # _options is read here without the lock, and again under it in
+        # _enqueue. Without the second read, a submit racing configure():
+        #   1. submit() reads _options: None, so it pickles a plain call;
+        #   2. configure() takes the lock, finds no dispatcher yet, configures;
+        #   3. submit() takes the lock and queues a plain item into a
+        #      configured pool (no timeline: the dispatcher fails on it).
+        # Under the lock, either configure() came first (the item is queued
+        # as a configured one) or the submit did (configure() then refuses).
         if self._options is not None:
             return self._submit_configured(fn, args, kwargs)
         try:
@@ -1134,11 +1333,15 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         future: Future[T] = Future()
         inbox = self._inbox
         with inbox.lock:
-            inbox.check_accepting()
-            if pickling_error is None:
-                inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
-                self._start_dispatcher_once()
-                inbox.wake_dispatcher()
+            configured = self._options is not None  # read again under the lock: see submit
+            if not configured:
+                inbox.check_accepting()
+                if pickling_error is None:
+                    inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
+                    self._start_dispatcher_once()
+                    inbox.wake_dispatcher()
+        if configured:  # configure() took the lock first: this submit comes after it
+            return self._enqueue_configured(fn, args, kwargs, payload, pickling_error)
         if pickling_error is not None:
             future.set_exception(pickling_error)  # fails now; never reaches a worker
         return future
@@ -1147,6 +1350,7 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         """Call with ``_inbox.lock`` held."""
         if self._dispatcher_thread is not None:
             return
+        self._dispatcher.open(self._inbox.open_wakeup())  # the pool's first fds
         if self._fork:  # fork now, while no thread of this pool runs
             self._dispatcher.start_workers_now(self._max_workers)
         thread = threading.Thread(target=self._dispatcher.run,
@@ -1220,10 +1424,7 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         Futures of running tasks fail with BrokenProcessPool (Python 3.14's API).
         """
         for process in self._shutdown_now():
-            try:
-                process.terminate()
-            except (OSError, ValueError):  # already gone, or already closed
-                pass
+            _signal_tree(process, signal.SIGTERM)
 
     def kill_workers(self) -> None:
         """Like ``terminate_workers``, with SIGKILL (Python 3.14's API)."""
@@ -1281,16 +1482,20 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
     def _submit_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
                            kwargs: dict[str, Any]) -> Future[T]:
         """``submit`` for a configured pool: the same steps, plus the extras."""
-        # A tracking pool's futures also time their callbacks (_timeline._TimedFuture).
-        future: Future[T] = Future() if self._dispatcher.tracker is None else _TimedFuture()
         try:
             payload = _pickle_call(fn, args, kwargs)
         except Exception as exc:
-            pickling_error: Optional[Exception] = exc
-        else:
-            pickling_error = None
+            return self._enqueue_configured(fn, args, kwargs, b"", exc)
+        return self._enqueue_configured(fn, args, kwargs, payload, None)
+
+    def _enqueue_configured(self, fn: Callable[..., T], args: tuple[Any, ...],
+                            kwargs: dict[str, Any], payload: bytes,
+                            pickling_error: Optional[Exception]) -> Future[T]:
+        """``_enqueue`` for a configured pool: the same steps, plus the extras."""
         inbox, tracker = self._inbox, self._dispatcher.tracker
-        item = _WorkItem(future, payload if pickling_error is None else b"", fn, args, kwargs)
+        # A tracking pool's futures also time their callbacks (_timeline._TimedFuture).
+        future: Future[T] = Future() if tracker is None else _TimedFuture()
+        item = _WorkItem(future, payload, fn, args, kwargs)
         limit = inbox.limit if pickling_error is None else None
         if limit is not None and threading.current_thread() is not self._dispatcher_thread:
             limit.reserve(item)  # back-pressure: may wait, may raise TimeoutError

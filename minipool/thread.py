@@ -48,6 +48,13 @@ Guarantees / Assumptions
   timed ``SimpleQueue.get`` on an empty queue can miss its deadline and block
   forever if the thread is descheduled at the wrong moment (a CPython bug,
   fixed in 3.11; ``tests/test_static_checks.py`` keeps this rule).
+* No user code runs under a pool lock. Done callbacks and the
+  ``on_task_done`` hook run when a future is settled, and no future is
+  settled while ``_Channel.lock`` or the ``_Watchdog``'s ``_condition`` is
+  held: workers and the watchdog settle holding no lock, and ``close`` and
+  ``break_pool`` drain the queue under the lock and settle after releasing it
+  (``_Channel``'s docstring says why that is safe). So a callback may call
+  ``submit``, ``shutdown`` or ``configure``.
 * Worker threads are not daemons: the interpreter waits for them at exit.
   ``_exit.py`` closes every live channel before that wait, so workers finish
   the queued work and exit instead of waiting forever for more.
@@ -127,6 +134,22 @@ class _Channel:
          future never completes.
 
     Holding ``lock`` across 1 and 3, and across 2, makes that impossible.
+
+    No future is settled under ``lock``: settling runs done callbacks, user
+    code that may call ``submit`` (which takes ``lock``: a deadlock). So
+    ``close(cancel_queued=True)`` and ``break_pool`` take the items out of
+    the queue under ``lock`` and settle them after releasing it. That keeps
+    the race above away:
+
+      1. close()/break_pool() sets closed/broken and drains the queue in one
+         hold of ``lock``, then releases it;
+      2. a submit() takes ``lock``, sees closed/broken and raises: no item
+         joins the queue after the drain;
+      3. a worker takes from the queue: the drained items are not there;
+      4. close()/break_pool() settles the drained items: it is the only
+         thread that holds them, so each is settled exactly once. (A user's
+         cancel() in between is decided under the future's own lock: then
+         step 4 only notifies.)
     """
 
     def __init__(self) -> None:
@@ -161,18 +184,19 @@ class _Channel:
         """Stop accepting work; the workers finish what is queued, then exit.
 
         With *cancel_queued*, what is still queued is cancelled instead.
-        Idempotent. Both happen in one step under ``lock``, so no submit
-        can slip in between the cancelling and the closing.
+        Idempotent. Taking the items out of the queue and closing happen in
+        one step under ``lock``, so no submit can slip in between; the
+        cancelling happens after, outside it (see the class docstring).
         """
         with self.lock:
-            if cancel_queued:
-                for item in self._drain():
-                    if item.future.cancel():
-                        item.future.set_running_or_notify_cancel()
+            drained = self._drain() if cancel_queued else []
             if not self.closed:
                 self.closed = True
                 self.work_queue.put(None)
         self._close_limit()
+        for item in drained:  # outside the lock: cancel() runs done callbacks
+            if item.future.cancel():
+                item.future.set_running_or_notify_cancel()
 
     def break_pool(self, reason: str) -> None:
         """Mark the pool unusable and fail every queued item.
@@ -184,14 +208,16 @@ class _Channel:
         the rest pending forever (the stdlib's pool has that bug). Called in
         the worker whose initializer failed; set_running_or_notify_cancel
         decides under the future's _condition, so a concurrent cancel()
-        cannot slip in between the check and set_exception.
+        cannot slip in between the check and set_exception. The items are
+        failed outside ``lock`` (see the class docstring).
         """
         with self.lock:
             self.broken = reason
-            for item in self._drain():
-                if item.future.set_running_or_notify_cancel():
-                    item.future.set_exception(BrokenThreadPool(reason))
+            drained = self._drain()
         self._close_limit()
+        for item in drained:  # outside the lock: set_exception runs done callbacks
+            if item.future.set_running_or_notify_cancel():
+                item.future.set_exception(BrokenThreadPool(reason))
 
     def _close_limit(self) -> None:
         if self.limit is not None:
@@ -351,15 +377,25 @@ class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
         weakref.finalize(self, self._channel.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        # _options is read here without the lock, and again under it. Without
+        # the second read, a submit racing configure():
+        #   1. submit() reads _options: None, so it takes the plain path;
+        #   2. configure() takes the lock, finds no worker yet, configures;
+        #   3. submit() takes the lock and queues a plain item into a
+        #      configured pool (no timeline, no deadline, not in stats()).
+        # Under the lock, either configure() came first (the item goes the
+        # configured way) or the submit did (configure() then refuses).
         if self._options is not None:
             return self._submit_configured(fn, args, kwargs)
         channel = self._channel
         with channel.lock:
-            channel.check_accepting()
-            future: Future[T] = Future()
-            channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
-            self._start_worker_unless_one_is_idle()
-        return future
+            if self._options is None:
+                channel.check_accepting()
+                future: Future[T] = Future()
+                channel.work_queue.put(_WorkItem(future, fn, args, kwargs))
+                self._start_worker_unless_one_is_idle()
+                return future
+        return self._submit_configured(fn, args, kwargs)  # configure() came first
 
     def _start_worker_unless_one_is_idle(self) -> None:
         """Call with the channel's lock held."""
