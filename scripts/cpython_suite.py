@@ -66,6 +66,7 @@ SHIM = Path(__file__).resolve().parent / "cpython_suite_shim.py"
 TESTS_PACKAGE = "cpython_cf_tests"
 SUITE_MISSING = 3  # exit status when no requested Python has the suite
 DEFAULT_TIMEOUT = 120.0  # seconds per test; CPython's own deadlock check gives up after 30
+EXIT_GRACE = 30.0  # seconds from a test's end to its process's exit (module cleanup, atexit)
 
 # (what, regular expression, replacement): applied in this order to every file
 # of the suite. Each must match somewhere in the suite (else the suite changed
@@ -307,40 +308,61 @@ class Outcome:
 
 def run_test(suite: Suite, workdir: Path, env: dict[str, str], test_id: str,
              timeout: float) -> Outcome:
+    """Run one test in a process (group) of its own; kill it at the deadline."""
     with tempfile.NamedTemporaryFile("w+", suffix=".log", dir=workdir) as log, \
             tempfile.TemporaryDirectory(dir=workdir) as scratch:
         result_path = Path(scratch) / "result.json"
         started = time.monotonic()
         proc = subprocess.Popen(
             [suite.python, "-X", "faulthandler", "-c", CHILD, "run", test_id, str(result_path),
-             str(max(timeout - 15, 1))],
+             str(timeout), str(EXIT_GRACE)],
             cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
-        try:
-            status: Optional[int] = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            status = None
+        status = _wait(proc, started + timeout, result_path)
         seconds = time.monotonic() - started
         _kill_group(proc)  # what the test left behind, or the hung test itself
         log.seek(0)
         output = log.read()
         reported = json.loads(result_path.read_text()) if result_path.exists() else None
     if reported is None:
-        if status is None:
-            return Outcome("fail", f"hung: killed after {timeout:.0f} s", output, seconds)
-        return Outcome("fail", f"the test process died (exit status {status})", output, seconds)
+        why = (f"hung: killed after {seconds:.0f} s" if status is None
+               else f"the test process died (exit status {status})")
+        return Outcome("fail", why, output, seconds)
+    outcome = _judge(reported, status)
+    outcome.details = (f"{reported['details']}\n\n--- output ---\n{output}"
+                       if outcome.outcome == "fail" else "")
+    outcome.seconds = seconds
+    return outcome
+
+
+def _judge(reported: dict[str, str], status: Optional[int]) -> Outcome:
+    """The outcome of a test that reported: its own, unless what came after it failed."""
     outcome, details = reported["outcome"], reported["details"]
-    implementation = reported["implementation"]
-    if outcome == "pass" and status is None:
-        return Outcome("fail", f"passed, but the interpreter hung at exit (killed after "
-                               f"{timeout:.0f} s)", output, seconds, implementation)
-    if outcome == "pass" and status != 0:
-        return Outcome("fail", f"passed, but the interpreter exited with status {status}",
-                       output, seconds, implementation)
-    if outcome == "fail":
-        return Outcome("fail", gist(details), f"{details}\n\n--- output ---\n{output}",
-                       seconds, implementation)
-    return Outcome(outcome, details, output, seconds, implementation)
+    after = ""
+    if status is None:  # its module's cleanup or the interpreter's exit hung
+        after = f"then hung after the test (killed {EXIT_GRACE:.0f} s later)"
+    elif reported["stage"] != "done" or status != 0:
+        after = f"then its process exited with status {status} after the test"
+    gist_ = gist(details) if outcome == "fail" else details
+    if after:
+        gist_ = f"{gist_}; {after}" if outcome == "fail" else f"{outcome}, {after}"
+        outcome = "fail"
+    return Outcome(outcome, gist_, "", 0.0, reported["implementation"])
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float, result_path: Path) -> Optional[int]:
+    """The exit status; None if *deadline* passed first, or EXIT_GRACE after the test's end."""
+    test_over_at: Optional[float] = None
+    while True:
+        try:
+            return proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if test_over_at is None and result_path.exists():
+            test_over_at = now
+        if now > deadline or (test_over_at is not None and now > test_over_at + EXIT_GRACE):
+            return None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -354,7 +376,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 def gist(details: str) -> str:
     """A failure's last line: what was raised or asserted."""
     lines = [line for line in details.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "failed"
+    last = lines[-1].strip() if lines else "failed"
+    if "in _fail_on_deadlock" in details:  # CPython's deadlock check, in ExecutorDeadlockTest
+        return f"deadlock: the future was not done after the test's TIMEOUT ({last})"
+    return last
 
 
 def run_suite(suite: Suite, args: argparse.Namespace) -> Run:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ast
 import faulthandler
+import gc
 import importlib
 import inspect
 import json
@@ -245,23 +246,56 @@ def _outcome(result: unittest.TestResult) -> tuple[str, str]:
     return "pass", ""
 
 
-def run_test(test_id: str, result_path: str, dump_after: float) -> None:
-    """Run one test; write its outcome to *result_path* (JSON) before interpreter exit."""
+def run_test(test_id: str, result_path: str, timeout: float, grace: float) -> None:
+    """Run one test; report its outcome in *result_path* (JSON), twice.
+
+    First as soon as the test is over (``stage: "test"``), then once the module's
+    cleanups have run too (``stage: "done"``), just before interpreter exit. The
+    runner allows *timeout* seconds in all, but only *grace* seconds after the
+    first report.
+    """
     from test import support
 
-    # If the test or the interpreter's exit hangs, show every thread's stack
-    # before the runner kills this process.
-    faulthandler.dump_traceback_later(dump_after, exit=False)
+    class Result(unittest.TextTestResult):
+        def stopTest(self, test: unittest.TestCase) -> None:
+            super().stopTest(test)
+            outcome, details = _outcome(self)
+            _report(result_path, "test", outcome, details)
+            faulthandler.dump_traceback_later(max(grace - 5, 1), exit=False)
+            if outcome == "fail":
+                _shut_down_leftover_executors()
+
+    # If the test or what follows it hangs, show every thread's stack before
+    # the runner kills this process.
+    faulthandler.dump_traceback_later(max(timeout - 15, 1), exit=False)
     suite = unittest.defaultTestLoader.loadTestsFromName(test_id)
     support.environment_altered = False
-    result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
+    result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=Result).run(suite)
     outcome, details = _outcome(result)
     if outcome == "pass" and support.environment_altered:
         outcome, details = "fail", "the test left the environment altered (threads or " \
                                    "child processes still there: see stderr)"
-    with open(result_path, "w", encoding="utf-8") as out:
-        json.dump({"outcome": outcome, "details": details,
+    _report(result_path, "done", outcome, details)
+
+
+def _report(result_path: str, stage: str, outcome: str, details: str) -> None:
+    partial = result_path + ".partial"
+    with open(partial, "w", encoding="utf-8") as out:
+        json.dump({"stage": stage, "outcome": outcome, "details": details,
                    "implementation": _implementation_file()}, out)
+    os.replace(partial, result_path)  # the runner never reads half a report
+
+
+def _shut_down_leftover_executors() -> None:
+    """Stop the executors a failed test left running (it failed before its shutdown).
+
+    Otherwise the module's cleanup (``multiprocessing.util._cleanup_tests``)
+    waits forever for the resource tracker, which waits for those executors'
+    worker processes -- a hang that would hide the test's own failure.
+    """
+    for obj in gc.get_objects():
+        if isinstance(obj, futures.Executor):
+            obj.shutdown(wait=False, cancel_futures=True)
 
 
 def _implementation_file() -> str:
@@ -272,7 +306,7 @@ def main(argv: list[str]) -> None:
     commands: dict[str, Callable[..., None]] = {"list": list_tests, "run": run_test}
     command, *args = argv
     if command == "run":
-        run_test(args[0], args[1], float(args[2]))
+        run_test(args[0], args[1], float(args[2]), float(args[3]))
     else:
         commands[command]()
 
