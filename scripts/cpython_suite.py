@@ -269,6 +269,20 @@ def _matching(table: dict[str, str], key: str) -> Optional[str]:
     return None
 
 
+def selected(key: str, select: Optional[str]) -> bool:
+    if not select:
+        return True
+    if any(wildcard in select for wildcard in "*?["):
+        return fnmatch.fnmatchcase(key, select)
+    return select in key
+
+
+def _attribute_of(read: str) -> str:
+    """``"Class.test_x: executor._processes"`` -> ``"_processes"``."""
+    expression = read.split(": ", 1)[-1]
+    return expression.rsplit(".", 1)[-1]
+
+
 def classify(key: str, reads: list[str], impl: str) -> tuple[str, str]:
     """("run", "") or ("not applicable", why) or ("known difference", why) or ("failed", why)."""
     unexplained = [read for read in reads
@@ -278,7 +292,7 @@ def classify(key: str, reads: list[str], impl: str) -> tuple[str, str]:
         if not unexplained:
             return "failed", (f"classified not applicable ({not_applicable}), but its code "
                               f"reads no private attribute that the table does not allow")
-        unnamed = [read for read in unexplained if read.rsplit(".", 1)[-1] not in not_applicable]
+        unnamed = [read for read in unexplained if _attribute_of(read) not in not_applicable]
         if unnamed:
             return "failed", f"not applicable, but the reason does not name {unnamed}"
         return "not applicable", not_applicable
@@ -398,7 +412,7 @@ def run_suite(suite: Suite, args: argparse.Namespace) -> Run:
             raise RuntimeError(f"test keys that are not unique: {sorted(duplicates)}")
         to_run: list[tuple[str, str]] = []
         for (test_id, reads), key in zip(tests, keys):
-            if select and select not in key:
+            if not selected(key, select):
                 continue
             decision, why = classify(key, reads, impl)
             if decision in ("not applicable", "failed"):
@@ -480,13 +494,17 @@ def failures(run: Run, verbose: bool) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--impl", choices=["minipool", "stdlib"], default="minipool")
+    parser.add_argument("--impl", default="minipool",
+                        help="minipool (default), stdlib, or any module with concurrent.futures' "
+                             "names, importable from $PYTHONPATH")
     parser.add_argument("--python", action="append",
                         help="an interpreter to run the suite on (repeatable; default: this one)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="tests at a time (default 2)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds per test (default {DEFAULT_TIMEOUT:.0f})")
-    parser.add_argument("-k", dest="select", help="only tests whose Class.test_name contains this")
+    parser.add_argument("-k", dest="select",
+                        help="only tests whose Class.test_name contains this (or matches it, "
+                             "if it has wildcards: '*Test.test_map')")
     parser.add_argument("--cache", type=Path, default=default_cache(),
                         help="where fetched test suites are kept (default %(default)s)")
     parser.add_argument("--json", type=Path, help="write every result to this file")
@@ -536,7 +554,7 @@ def list_only(suite: Suite, impl: str, select: Optional[str]) -> None:
         prepare(suite, workdir)
         for test_id, reads in list_tests(suite, workdir, child_environment(workdir, impl)):
             key = key_of(test_id)
-            if select and select not in key:
+            if not selected(key, select):
                 continue
             decision, why = classify(key, reads, impl)
             print(f"{key}\t{decision}\t{why}\t{' '.join(reads)}")

@@ -10,7 +10,9 @@ then hands out the names of the implementation named by ``$CPYTHON_SUITE_IMPL``:
   ``BrokenProcessPool``/``BrokenThreadPool`` come from ``minipool.process`` and
   ``minipool.thread`` (which re-export the stdlib's classes);
 * ``stdlib``: the same names from ``concurrent.futures``. Running the suite so
-  proves that the rewrites change nothing the tests rely on.
+  proves that the rewrites change nothing the tests rely on;
+* any other name: that module, which must have concurrent.futures' names (the
+  runner's own test gives it a broken one, to see it fail).
 
 Both implementations get the same rewrites, and these names of the shim's own:
 
@@ -69,8 +71,10 @@ elif IMPL == "stdlib":
     from concurrent import futures  # type: ignore[no-redef]
     from concurrent.futures.process import BrokenProcessPool  # type: ignore[assignment]
     from concurrent.futures.thread import BrokenThreadPool  # type: ignore[assignment]
-else:
-    raise ImportError(f"${IMPL_VARIABLE} must be 'minipool' or 'stdlib', not {IMPL!r}")
+else:  # any module with concurrent.futures' names (the runner's own test uses a broken one)
+    futures = importlib.import_module(IMPL)  # type: ignore[assignment]
+    from concurrent.futures.process import BrokenProcessPool  # type: ignore[assignment]
+    from concurrent.futures.thread import BrokenThreadPool  # type: ignore[assignment]
 
 # Private names imported at the top of some test modules: the stdlib's (see the
 # module docstring). Only an OS check and a class for not-applicable tests.
