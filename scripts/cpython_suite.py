@@ -65,6 +65,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHIM = Path(__file__).resolve().parent / "cpython_suite_shim.py"
 TESTS_PACKAGE = "cpython_cf_tests"
 SUITE_MISSING = 3  # exit status when no requested Python has the suite
+MISSING_REMEMBERED = 24 * 3600.0  # seconds: how long "apt has no such package" is believed
 DEFAULT_TIMEOUT = 120.0  # seconds per test; CPython's own deadlock check gives up after 30
 EXIT_GRACE = 30.0  # seconds from a test's end to its process's exit (module cleanup, atexit)
 
@@ -158,11 +159,16 @@ def debian_suite(minor: str, cache: Path) -> tuple[Path, str]:
         if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
             raise SuiteMissing(f"the interpreter ships no test_concurrent_futures and this "
                                f"machine has no apt-get to fetch Debian's {package}")
+        missing = SuiteMissing(f"the interpreter ships no test_concurrent_futures and apt "
+                               f"has no {package} (`apt-cache policy {package}`)")
+        asked = where / "apt-has-none"
+        if asked.exists() and time.time() - asked.stat().st_mtime < MISSING_REMEMBERED:
+            raise missing
         shutil.rmtree(where, ignore_errors=True)
         where.mkdir(parents=True)
         if not _apt_download(package, where):
-            raise SuiteMissing(f"the interpreter ships no test_concurrent_futures and apt has "
-                               f"no {package} (`apt-cache policy {package}`)")
+            asked.touch()  # do not ask apt again (and refresh its lists) for a day
+            raise missing
         (deb,) = where.glob("*.deb")
         subprocess.run(["dpkg-deb", "-x", str(deb), str(where / "root")], check=True)
         found = _unpacked_suite(where, minor)
