@@ -21,8 +21,8 @@ How the runner uses it:
   starts with the entry of docs/differences.md that argues the difference; a
   test listed here that passes is an error. Against the stdlib they must pass.
 
-Tests are not applicable for one more reason, which needs no entry: CPython's
-own skips (Windows-only tests, tests a start method is incompatible with).
+CPython's own skips (Windows-only tests, tests a start method cannot run) need
+no entry: the runner counts them apart, as skipped.
 """
 
 NOT_APPLICABLE: dict[str, str] = {

@@ -159,7 +159,9 @@ class _PrivateReads:
     Follows the test method, the setUp/tearDown methods of its class, the helper
     methods it calls on ``self``, and the functions of the test modules it names
     (those it hands to an executor included). ``self._x`` is the test's own
-    attribute when the test class has it or a test module assigns it.
+    attribute when the test class has it or a test module assigns it. Classes
+    the test only instantiates (``ErrorAtPickle()``) are not followed: their
+    methods run inside pickle, and none of the suite's reads private state.
     """
 
     def __init__(self, case: unittest.TestCase, module_sources: str) -> None:
