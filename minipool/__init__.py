@@ -12,14 +12,19 @@ Where to read next (the layers, bottom up):
 * ``_exit.py``     -- how pools learn about interpreter exit and fork()
 * ``_naming.py``   -- how error messages and stats name a task
 * ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
-* ``process.py``   -- MiniProcessPool: worker processes, one channel each
+* ``process.py``   -- MiniProcessPool: worker processes, one pipe each; its parts:
+  ``_wire.py`` (the pipe's messages), ``_process_worker.py`` (the child),
+  ``_dispatcher.py`` (the parent's dispatcher thread), ``_signals.py``,
+  ``_process_map.py`` (map's chunks)
 * ``_factory.py``  -- make_executor(spec): threads, processes or a dask cluster,
   chosen by configuration ($MINIPOOL_EXECUTOR)
 
 The extras (opt-in through ``pool.configure(...)``; docs/extras.md):
 
+* ``_thread_extras.py``, ``_process_extras.py`` -- what each pool's ``configure()``
+  plugs in (docs/internals.md, "What a configured pool adds")
 * ``_extras.py``   -- the options, ``WorkerCrashed``, ``TaskTimeout``, back-pressure
-* ``_timeline.py`` -- ``Timeline``, ``PoolStats`` and the tracker behind ``stats()``
+* ``_timeline.py`` -- ``Timeline`` and the tracker behind ``stats()`` (``_stats.py``)
 * ``_watchdog.py`` -- the thread pool's deadline thread for ``task_timeout``
 * ``_trace.py``    -- ``write_trace``: the timelines as Chrome/Perfetto trace JSON
 * ``_report.py``   -- ``write_report``: the same as one self-contained HTML page

@@ -76,7 +76,9 @@ from ._exit import interpreter_is_exiting
 from ._future import Future
 from ._naming import _describe_call, _name_of
 from ._process_worker import _worker_main
-from ._wire import _INIT_FAILED, _STOP, RemoteTraceback, _settle
+from ._signals import _kill
+from ._timeouts import select_wait
+from ._wire import _INIT_FAILED, _READY, _STOP, RemoteTraceback, _settle
 
 LOGGER = logging.getLogger("minipool")
 
@@ -129,7 +131,10 @@ class _Inbox:
         self.broken: Optional[str] = None  # set once, by the dispatcher
         # The live worker processes, by pid: read by terminate/kill_workers.
         self.processes: dict[int, BaseProcess] = {}
-        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        # The wake-up pipe: opened as the dispatcher starts (open_wakeup) and
+        # closed by it as it ends, so a pool never submitted to opens no fd.
+        self.wakeup_reader: Optional[Connection] = None
+        self._wakeup_writer: Optional[Connection] = None
         self._wakeup_sent = False
         self._wakeup_closed = False
         # Hook: called, outside the lock, once the inbox closes or the pool
@@ -145,23 +150,33 @@ class _Inbox:
         if interpreter_is_exiting():
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
+    def open_wakeup(self) -> Connection:
+        """Open the wake-up pipe; its read end. Call with ``lock`` held, once."""
+        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        return self.wakeup_reader
+
     def wake_dispatcher(self) -> None:
-        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held."""
-        if not self._wakeup_sent and not self._wakeup_closed:
+        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held.
+
+        Before the dispatcher starts there is no pipe, and nothing to wake:
+        its first turn looks at ``pending`` before it ever waits.
+        """
+        if self._wakeup_writer is not None and not self._wakeup_sent and not self._wakeup_closed:
             self._wakeup_writer.send_bytes(b"!")
             self._wakeup_sent = True
 
     def take_wakeup(self) -> None:
         """Empty the wake-up pipe. Call with ``lock`` held (dispatcher only)."""
-        if self._wakeup_sent:
+        if self._wakeup_sent and self.wakeup_reader is not None:
             self.wakeup_reader.recv_bytes()
             self._wakeup_sent = False
 
     def close_wakeup(self) -> None:
         with self.lock:
             self._wakeup_closed = True
-            self.wakeup_reader.close()
-            self._wakeup_writer.close()
+            for end in (self.wakeup_reader, self._wakeup_writer):
+                if end is not None:
+                    end.close()
 
     def close(self, cancel_pending: bool = False) -> None:
         """Stop accepting work; what is pending still runs, unless *cancel_pending*.
@@ -187,7 +202,7 @@ class _Inbox:
 class _Worker:
     """The dispatcher's view of one worker process."""
 
-    def __init__(self, process: BaseProcess, pipe: Connection) -> None:
+    def __init__(self, process: BaseProcess, pipe: Connection, *, initialized: bool) -> None:
         self.process = process
         self.pid = process.pid
         self.pipe = pipe  # the parent's end of this worker's own pipe
@@ -195,6 +210,7 @@ class _Worker:
         self.tasks_done = 0
         self.stopping = False  # sent the stop message: its exit is expected
         self.pipe_open = True  # False once reading it failed: the worker is dying
+        self.initialized = initialized  # its initializer returned (it said _READY), or none
 
     def is_idle(self) -> bool:
         return self.task is None and not self.stopping and self.pipe_open
@@ -222,6 +238,7 @@ class _Dispatcher:
     announce_start = False  # hook: a configured dispatcher's workers send _STARTED
 
     def __init__(self, inbox: _Inbox, settings: _Settings) -> None:
+        """Call with ``inbox.lock`` held, as the first submit starts the dispatcher."""
         self.inbox = inbox
         self.settings = settings
         self.workers: list[_Worker] = []
@@ -231,22 +248,24 @@ class _Dispatcher:
         # says what it is: ("wakeup", None), ("reply", worker), ("exit", worker).
         # One selector for the pool's life (why: docs/performance.md, "One selector").
         self._selector = selectors.DefaultSelector()
-        self._selector.register(inbox.wakeup_reader, selectors.EVENT_READ, ("wakeup", None))
+        self._selector.register(inbox.open_wakeup(), selectors.EVENT_READ, ("wakeup", None))
 
     # ------------------------------------------------------ starting workers
     def start_workers_now(self, count: int) -> None:
-        """Start up to *count* workers. Call with ``inbox.lock`` held.
+        """Start up to *count* workers. Call with ``inbox.lock`` held (fork only).
 
-        A failure is left for the dispatcher: it will try again and report.
+        The first submit calls it, before the dispatcher thread exists, so
+        nothing else can be starting or killing workers meanwhile. A failure
+        is left for the dispatcher: it will try again and report.
         """
         try:
             while len(self.workers) < count:
-                self._start_worker()
+                self._register(self._launch_worker())
         except Exception:  # reported by _start_workers_for_pending, in the dispatcher
             pass
 
-    def _start_worker(self) -> _Worker:
-        """Call with ``inbox.lock`` held."""
+    def _launch_worker(self) -> _Worker:
+        """Start one worker process. Needs no lock: only its registration does."""
         context = self.settings.context
         parent_end, child_end = context.Pipe(duplex=True)
         process = context.Process(  # type: ignore[attr-defined]
@@ -261,12 +280,21 @@ class _Dispatcher:
             raise
         finally:
             child_end.close()  # the worker has its own copy
-        worker = _Worker(process, parent_end)
+        return _Worker(process, parent_end, initialized=self.settings.initializer is None)
+
+    def _register(self, worker: _Worker) -> bool:
+        """Hook: make a started worker the pool's. Call with ``inbox.lock`` held.
+
+        Returns False if terminate_workers()/kill_workers() began while it
+        started: it is then marked stopping, and the caller must kill it.
+        """
+        process = worker.process
         self.workers.append(worker)
-        self.inbox.processes[process.pid] = process
-        self._selector.register(parent_end, selectors.EVENT_READ, ("reply", worker))
+        self.inbox.processes[process.pid or 0] = process
+        self._selector.register(worker.pipe, selectors.EVENT_READ, ("reply", worker))
         self._selector.register(process.sentinel, selectors.EVENT_READ, ("exit", worker))
-        return worker
+        worker.stopping = self.inbox.terminating
+        return not worker.stopping
 
     def _queued(self) -> int:
         """Hook: how many items wait for a worker. Call with ``inbox.lock`` held."""
@@ -279,10 +307,29 @@ class _Dispatcher:
                 and len(self.workers) < self.settings.max_workers)
 
     def _start_workers_for_pending(self) -> None:
+        """Start the workers that pending work needs, each with ``inbox.lock`` released.
+
+        Under spawn and forkserver a start takes milliseconds, and a submit
+        waiting for the lock all that time is what this avoids. Only the
+        registration (``_register``) takes the lock, which settles this race:
+
+          1. the dispatcher starts worker P, lock released: P is in no list;
+          2. terminate_workers()/kill_workers() takes the lock, sets
+             ``terminating``, copies ``inbox.processes`` (without P) and
+             signals those;
+          3. the dispatcher registers P under the lock, sees ``terminating``
+             and kills P itself, so that P does not outlive the kill.
+        """
         try:
-            with self.inbox.lock:
-                while self._another_worker_is_needed():
-                    self._start_worker()
+            while True:
+                with self.inbox.lock:
+                    if not self._another_worker_is_needed():
+                        return
+                worker = self._launch_worker()
+                with self.inbox.lock:
+                    keep = self._register(worker)
+                if not keep:
+                    _kill(worker.process)  # step 3 above
         except Exception as exc:
             self._break_pool(f"Could not start a worker process: {exc!r}. "
                              "The process pool is not usable anymore.")
@@ -357,7 +404,8 @@ class _Dispatcher:
         """Hook: after each wait (a configured pool kills workers that overran)."""
 
     def _wait_and_handle(self) -> None:
-        ready = [key.data for key, _ in self._selector.select(self._how_long_to_wait())]
+        timeout = select_wait(self._how_long_to_wait())
+        ready = [key.data for key, _ in self._selector.select(timeout)]
         self._check_deadlines()
         with self.inbox.lock:
             self.inbox.take_wakeup()
@@ -385,7 +433,10 @@ class _Dispatcher:
         self._on_message(worker, data)
 
     def _on_message(self, worker: _Worker, data: bytes) -> None:
-        """Hook: what *worker* sent: its initializer failed, or its task's reply."""
+        """Hook: what *worker* sent: its initializer returned or failed, or a reply."""
+        if data == _READY:
+            worker.initialized = True
+            return
         if data[:1] == _INIT_FAILED:
             self._on_initializer_failure(worker, pickle.loads(memoryview(data)[1:]))
             return
@@ -430,7 +481,13 @@ class _Dispatcher:
 
     def _on_unexpected_exit(self, worker: _Worker) -> None:
         """Hook: a worker ended that was not told to. Here: the pool breaks."""
-        self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode))
+        self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode,
+                                        initialized=worker.initialized,
+                                        task_started=self._task_started(worker)))
+
+    def _task_started(self, worker: _Worker) -> bool:
+        """Hook: did the worker start its task? Here: once its initializer returned."""
+        return worker.initialized
 
     def _forget(self, worker: _Worker) -> None:
         """Drop an ended worker. Its process must have been joined."""
@@ -487,8 +544,18 @@ def _describe_exit(exitcode: Optional[int]) -> str:
     return f"exited with code {exitcode}"
 
 
-def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int]) -> str:
-    doing = "while idle" if task is None else f"while running task {task.describe()}"
+def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int],
+                   *, initialized: bool = True, task_started: bool = True) -> str:
+    if not initialized:
+        doing = "in its initializer"
+        if task is not None:
+            doing += f", before starting task {task.describe()}"
+    elif task is None:
+        doing = "while idle"
+    elif task_started:
+        doing = f"while running task {task.describe()}"
+    else:
+        doing = f"before starting task {task.describe()}"
     return (f"A process in the process pool was terminated abruptly: worker process {pid} "
             f"{_describe_exit(exitcode)} {doing}. The process pool is not usable anymore.")
 
@@ -498,9 +565,3 @@ def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:
     error.__cause__ = cause
     return error
 
-
-def _kill(process: BaseProcess) -> None:
-    try:
-        process.kill()
-    except (OSError, ValueError):  # already gone, or already closed
-        pass

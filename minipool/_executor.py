@@ -8,8 +8,6 @@ A pool subclass provides ``submit`` and ``shutdown``. ``map`` is built on
     caller's for-loop  <--  _results_in_order() pops the oldest,  <---+
                             waits for its result, submits the next
                             pair (if buffersize is set), yields
-
-Results come back in input order whatever order the tasks finish in.
 """
 
 from __future__ import annotations
@@ -58,10 +56,8 @@ def _check_buffersize(buffersize: Optional[int]) -> None:
 
 
 # Subclassing the stdlib's Executor is a deliberate borrowing, for identity
-# only: libraries that take an executor check isinstance(x,
-# concurrent.futures.Executor) (dask's compute(scheduler=...), asyncio). Every
-# method it defines is defined again below; it has no state and no __init__
-# (tests/test_identity.py checks that nothing of the stdlib's runs).
+# only (isinstance checks: dask, asyncio). Every method it defines is defined
+# again below (tests/test_identity.py checks that nothing of the stdlib's runs).
 class Executor(concurrent.futures.Executor):
     """Runs calls asynchronously. Subclasses implement submit() and shutdown()."""
 
@@ -77,14 +73,11 @@ class Executor(concurrent.futures.Executor):
         chunksize: int = 1,
         buffersize: Optional[int] = None,
     ) -> Iterator[T]:
-        """Like ``map(fn, *iterables)``, with the calls run by this executor.
+        """Like ``map(fn, *iterables)``, run by this executor; results in input order.
 
-        Results are yielded in input order; a call's exception is raised when
-        its position is reached. *timeout* counts from this call. With
-        *buffersize*, at most that many calls are submitted and not yet
-        yielded, and the inputs are read only as results are consumed.
-        If the caller stops early, the calls not yet started are cancelled.
-        *chunksize* matters only to process pools.
+        A call's exception is raised at its position; *timeout* counts from
+        this call; with *buffersize*, at most that many calls are submitted
+        and not yet yielded. Stopping early cancels the calls not yet started.
         """
         _check_buffersize(buffersize)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -107,8 +100,7 @@ class Executor(concurrent.futures.Executor):
     ) -> Iterator[T]:
         try:
             while in_flight:
-                # No local here names the yielded value (nor its future): once
-                # the caller drops a result, it is freed (CPython's suite checks).
+                # No local names the yielded value: a dropped result is freed.
                 yield _take_oldest(in_flight, submit_next, deadline)
         finally:
             for future in in_flight:

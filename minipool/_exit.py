@@ -1,13 +1,12 @@
 """Interpreter exit and fork(): how a pool learns about either.
 
-Both pools keep a non-daemon thread (thread.py: the workers; process.py: the
-dispatcher) that waits for work. At interpreter exit nobody will submit more,
-so each pool must be told to finish what it has and stop -- otherwise the
-interpreter, which joins non-daemon threads, would wait for them forever::
+Both pools keep non-daemon threads (the workers; the dispatcher) that wait
+for work; the interpreter joins them at exit, so each pool must be told to
+finish what it has and stop, or the join would wait forever::
 
-    pool.__init__  --watch_until_exit(pool's channel)-->  _watched (a WeakSet)
+    pool.__init__  --watch_until_exit(_Shared or _Inbox)-->  _watched (a WeakSet)
     interpreter exit: threading's exit hooks run, then non-daemon threads are joined
-        _close_all_at_exit(): _exiting = True; channel.close() for each watched
+        _close_all_at_exit(): _exiting = True; closeable.close() for each watched
         -> the pool's threads finish the queued work and end -> the join returns
     submit() after that: interpreter_is_exiting() is True -> RuntimeError
 
@@ -16,11 +15,9 @@ Guarantees / Assumptions
 * ``threading._register_atexit`` (private, present in 3.9+ and used by the
   stdlib's own pools for the same purpose) runs its hooks *before* the
   interpreter joins non-daemon threads. ``atexit`` runs after: too late.
-* A child made by ``fork()`` inherits ``_watched`` and ``_lock`` -- the
-  parent's pools, and a lock some parent thread may have held at the moment
-  of the fork. The child must not close the parent's pools at its own exit
-  (it would take their locks, perhaps held forever in the child), so
-  ``_forget_the_parents_pools`` empties the set and replaces the lock.
+* A forked child inherits ``_watched`` and ``_lock`` (maybe held by a parent
+  thread at the fork); closing the parent's pools at its exit could take a
+  lock held forever, so ``_forget_the_parents_pools`` empties both.
 """
 
 from __future__ import annotations
@@ -42,10 +39,10 @@ _watched: weakref.WeakSet[Closeable] = weakref.WeakSet()
 _exiting = False
 
 
-def watch_until_exit(channel: Closeable) -> None:
-    """Have *channel* closed at interpreter exit (if it still exists then)."""
+def watch_until_exit(closeable: Closeable) -> None:
+    """Have *closeable* closed at interpreter exit (if it still exists then)."""
     with _lock:
-        _watched.add(channel)
+        _watched.add(closeable)
 
 
 def interpreter_is_exiting() -> bool:
@@ -56,9 +53,9 @@ def _close_all_at_exit() -> None:
     global _exiting
     with _lock:
         _exiting = True
-        channels = list(_watched)
-    for channel in channels:
-        channel.close()
+        closeables = list(_watched)
+    for closeable in closeables:
+        closeable.close()
 
 
 def _forget_the_parents_pools() -> None:

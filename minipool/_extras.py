@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._errors import TimeoutError
 from ._stats import WorkerId
+from ._timeouts import lock_wait
 
 if TYPE_CHECKING:
     from ._future import Future
@@ -110,36 +111,51 @@ class _Options:
         return self.timeline or self.on_task_done is not None or self.on_worker_exit is not None
 
 
-def _positive_number(name: str, value: Optional[float]) -> None:
-    if value is None:
-        return
+# configure()'s checks. The rule: a value of the wrong type is a TypeError,
+# a value of the right type but out of range a ValueError, and every message
+# names the keyword. bool is a subclass of int, so counts and timeouts refuse
+# it by name (max_pending=True is a mistake, not 1).
+_FLAGS = ("timeline", "copy_context", "survive_crashes")
+_HOOKS = ("on_task_done", "on_worker_exit")
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+
+
+def _check_count(name: str, value: object, smallest: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < smallest:
+        raise ValueError(f"{name} must be >= {smallest}, not {value!r}")
+
+
+def _check_seconds(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds or None, not {value!r}")
-    if not value > 0:
+    if not value > 0:  # also refuses nan
         raise ValueError(f"{name} must be > 0, not {value!r}")
 
 
 def _make_options(**keywords: Any) -> _Options:
     """Check ``configure``'s keywords; raise TypeError/ValueError naming the bad one."""
     options = _Options(**keywords)
-    max_pending = options.max_pending
-    if max_pending is not None:
-        if isinstance(max_pending, bool) or not isinstance(max_pending, int):
-            raise TypeError(f"max_pending must be an integer or None, not {max_pending!r}")
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be >= 1, not {max_pending!r}")
-    _positive_number("submit_timeout", options.submit_timeout)
-    _positive_number("task_timeout", options.task_timeout)
-    if options.submit_timeout is not None and max_pending is None:
-        raise ValueError("submit_timeout needs max_pending (submit only waits when it is set)")
-    for name in ("on_task_done", "on_worker_exit"):
+    for name in _FLAGS:
+        _check_flag(name, getattr(options, name))
+    if options.max_pending is not None:
+        _check_count("max_pending", options.max_pending, smallest=1)
+    _check_count("crash_retries", options.crash_retries, smallest=0)
+    for name in ("submit_timeout", "task_timeout"):
+        if getattr(options, name) is not None:
+            _check_seconds(name, getattr(options, name))
+    for name in _HOOKS:
         hook = getattr(options, name)
         if hook is not None and not callable(hook):
             raise TypeError(f"{name} must be callable, not {hook!r}")
-    retries = options.crash_retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"crash_retries must be an integer >= 0, not {retries!r}")
-    if retries and not options.survive_crashes:
+    if options.submit_timeout is not None and options.max_pending is None:
+        raise ValueError("submit_timeout needs max_pending (submit only waits when it is set)")
+    if options.crash_retries and not options.survive_crashes:
         raise ValueError("crash_retries needs survive_crashes=True")
     return options
 
@@ -169,7 +185,7 @@ class _PendingLimit:
     def reserve(self, token: object) -> None:
         """Wait for room and hold a place for *token*; TimeoutError after ``timeout``."""
         with self._condition:
-            if not self._condition.wait_for(self._has_room, self.timeout):
+            if not self._condition.wait_for(self._has_room, lock_wait(self.timeout)):
                 raise TimeoutError(
                     f"submit() waited {self.timeout} s for room: {self.size} tasks "
                     f"(max_pending) are already queued and not yet running")

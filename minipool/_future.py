@@ -1,12 +1,8 @@
 """The Future: a box that one thread fills and any number of threads read.
 
-Who touches a Future
---------------------
-* The *producer* (a pool's worker thread, or the thread that collects a child
-  process's results) calls the setters: ``set_running_or_notify_cancel``,
-  ``set_result``, ``set_exception``.
-* *Consumers* (any thread) call ``result``, ``exception``, ``done``,
-  ``cancel``, ``add_done_callback``.
+Threads: the *producer* (a pool's worker thread, or the process pool's
+dispatcher thread) calls the setters ``set_running_or_notify_cancel``,
+``set_result``, ``set_exception``; *consumers* (any thread) read it.
 
 Life of a Future::
 
@@ -22,28 +18,22 @@ Every setter goes through ``_TRANSITIONS`` (below): the one table that says
 which move is legal. A move that is not in the table is refused, and each
 setter turns the refusal into the error the stdlib raises for it.
 
-Callbacks registered with ``add_done_callback`` run exactly once, in order of
-addition, in the thread that made the future done (the worker that finished
-the task, or the thread that called ``cancel``), outside the lock.
+Callbacks run exactly once, in order of addition, in the thread that made
+the future done (a worker, or the thread that called ``cancel``).
 
 Guarantees / Assumptions
 ------------------------
-* ``_condition`` is the only lock that guards the future. Every read-modify-write of ``_state``,
-  ``_result``, ``_exception``, ``_callbacks``, ``_waiters`` and ``_sleepers``
-  happens under it. Despite its name it is a ``threading.RLock`` (see
-  ``__init__``), not a Condition. A thread that must sleep until the future
-  is done puts a locked lock of its own in ``_sleepers`` and blocks acquiring
-  it; the thread that makes the future done releases every one of them, in
-  the same step, under ``_condition``. (It is what a Condition does inside,
-  minus its Python-level bookkeeping.) A Future becomes done once and never
-  undone, so one release per sleeper is all the waking it needs.
-* Callbacks are taken out of ``_callbacks`` under the lock in the same step
-  that makes the future done, and run after the lock is released. So a
-  callback can call any method of this future (even ``add_done_callback``)
-  without deadlock, and a callback added concurrently either lands in the
-  list before the swap (and is run by the finishing thread) or sees the
-  future done (and runs at once in the adding thread) -- never both, never
-  neither.
+* ``_condition`` (an ``RLock``, despite the stdlib's name) is the only lock:
+  every read-modify-write of ``_state``, ``_result``, ``_exception``,
+  ``_callbacks``, ``_waiters`` and ``_sleepers`` happens under it. A thread
+  that must sleep until the future is done puts a locked lock of its own in
+  ``_sleepers`` and blocks on it; the step that makes the future done
+  releases them all, under ``_condition``. Done is never undone, so one
+  release per sleeper is all the waking it needs.
+* Callbacks are taken out of ``_callbacks`` in the step that makes the
+  future done and run after the lock is released: a callback may call any
+  method of its future, and one added concurrently is run exactly once,
+  either by the finishing thread or at once by the adding thread.
 """
 
 from __future__ import annotations
@@ -55,6 +45,7 @@ import threading
 from typing import Any, Callable, Optional, TypeVar
 
 from ._errors import CancelledError, InvalidStateError, TimeoutError
+from ._timeouts import lock_wait
 
 T = TypeVar("T")
 
@@ -62,12 +53,7 @@ LOGGER = logging.getLogger("minipool")
 
 
 class FutureState(str, enum.Enum):
-    """The five states of a Future.
-
-    The values are the stdlib's state strings, so that
-    ``concurrent.futures.wait`` -- which reads the private ``_state``
-    attribute of whatever it is given -- understands minipool futures too.
-    """
+    """The five states of a Future: the stdlib's strings, which its ``wait`` reads."""
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -104,13 +90,10 @@ class Future(concurrent.futures.Future[T]):
 
     def __init__(self) -> None:
         # _condition guards every attribute below. It keeps the stdlib's name
-        # because concurrent.futures.wait()/as_completed() acquire and release
-        # `future._condition` of whatever futures they are given. Despite the
-        # name, an RLock: re-entrant, as the stdlib's is (its wait() calls
-        # f.exception() while holding f._condition, and __repr__ takes it
-        # again), and not a Condition, which is much dearer to make and to
-        # collect (why: docs/performance.md, "The Future locks with an RLock").
-        # Sleeping is done with _sleepers, made only when a thread must sleep.
+        # because concurrent.futures.wait()/as_completed() acquire `future._condition`
+        # of whatever futures they are given. An RLock: re-entrant as the stdlib's
+        # (its wait() calls f.exception() holding it), not a Condition (dearer to
+        # make and to collect: docs/performance.md, "The Future locks with an RLock").
         # (typeshed declares the stdlib's as a Condition: the ignore below.)
         self._condition = threading.RLock()  # type: ignore[assignment]
         # One locked lock per thread sleeping in result()/exception(), each
@@ -122,9 +105,7 @@ class Future(concurrent.futures.Future[T]):
         self._exception: Optional[BaseException] = None
         self._callbacks: list[Callable[[Future[T]], object]] = []
         # Interop only: concurrent.futures.wait()/as_completed() append their
-        # private waiter objects here and expect add_result/add_exception/
-        # add_cancelled to be called on them. minipool's own wait() uses
-        # add_done_callback instead.
+        # waiters here and expect add_result/add_exception/add_cancelled calls.
         self._waiters: list[Any] = []
 
     # ------------------------------------------------------------------ state
@@ -196,14 +177,10 @@ class Future(concurrent.futures.Future[T]):
         return True
 
     def _wait_until_done(self, timeout: Optional[float]) -> None:
-        """Block until done or until timeout; raise TimeoutError on timeout.
+        """Block until done or until timeout (then TimeoutError). Call with _condition held.
 
-        Call with _condition held (once: the stdlib's wait() holds it too,
-        but only around futures that are done); it is released while
-        sleeping and held again on return. The sleeper joins ``_sleepers``
-        under the lock, and is released under it by the thread that makes
-        the future done, so a completion cannot slip between the check and
-        the sleep unseen.
+        It is released while sleeping. The sleeper joins ``_sleepers`` under
+        the lock, so a completion cannot slip between the check and the sleep.
         """
         if self._state in _DONE_STATES:
             return
@@ -216,7 +193,8 @@ class Future(concurrent.futures.Future[T]):
         self._sleepers.append(sleeper)
         self._condition.release()
         try:
-            woken = sleeper.acquire(timeout=-1 if timeout is None else timeout)
+            limit = lock_wait(timeout)
+            woken = sleeper.acquire(timeout=-1 if limit is None else limit)
         finally:
             self._condition.acquire()
         if not woken:

@@ -45,12 +45,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
-from ._dispatcher import _describe_exit, _Dispatcher, _Inbox, _kill, _Settings, _Worker, _WorkItem
+from ._dispatcher import _describe_exit, _Dispatcher, _Inbox, _Settings, _Worker, _WorkItem
 from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _PendingLimit
 from ._future import Future
+from ._signals import _kill
 from ._stats import PoolStats, _stats_not_enabled
 from ._timeline import _TimedFuture, _Tracker
-from ._wire import _INIT_FAILED, _STARTED, _pickle_call
+from ._wire import _INIT_FAILED, _READY, _STARTED, _pickle_call
 
 if TYPE_CHECKING:
     from .process import MiniProcessPool
@@ -161,20 +162,19 @@ class _ConfiguredDispatcher(_Dispatcher):
         self._timed_out: set[_Worker] = set()  # killed for overrunning its task_timeout
 
     # -------------------------------------------------------- workers
-    def _start_worker(self) -> _Worker:
-        worker = super()._start_worker()
+    def _register(self, worker: _Worker) -> bool:
+        keep = super()._register(worker)
         if self.tracker is not None and worker.pid is not None:
             self.tracker.worker_started(worker.pid)
-        return worker
+        return keep
 
     def _forget(self, worker: _Worker) -> None:
-        exitcode = worker.process.exitcode
-        super()._forget(worker)
         self._deadlines.pop(worker, None)
         self._announced.discard(worker)
         self._timed_out.discard(worker)
-        if self.tracker is not None and worker.pid is not None:
-            self.tracker.worker_exited(worker.pid, exitcode)
+        if self.tracker is not None and worker.pid is not None:  # runs on_worker_exit
+            self.tracker.worker_exited(worker.pid, worker.process.exitcode)
+        super()._forget(worker)
 
     # -------------------------------------------------------- the queue
     def _queued(self) -> int:
@@ -206,7 +206,7 @@ class _ConfiguredDispatcher(_Dispatcher):
         if data == _STARTED:
             self._note_started(worker)
             return
-        if data[:1] != _INIT_FAILED:
+        if data != _READY and data[:1] != _INIT_FAILED:  # a task's reply
             self._note_reply(worker)
         super()._on_message(worker, data)
 
@@ -238,6 +238,11 @@ class _ConfiguredDispatcher(_Dispatcher):
                 _kill(worker.process)
 
     # -------------------------------------------------------- deaths
+    def _task_started(self, worker: _Worker) -> bool:
+        # Only a configured pool's workers say _STARTED; without it, a task
+        # counts as started once the worker's initializer returned.
+        return worker in self._announced if self.announce_start else worker.initialized
+
     def _on_unexpected_exit(self, worker: _Worker) -> None:
         if worker in self._timed_out:
             self._fail_timed_out_task(worker)
@@ -297,7 +302,7 @@ def _crash_error(worker: _Worker, item: _RetriedItem, started: bool) -> WorkerCr
     if started:
         doing = f"while running task {task}"
         if item.crashes > 1:
-            doing += f" (its {item.crashes}th crash: crash_retries used up)"
+            doing += f" (its {_ordinal(item.crashes)} crash: crash_retries used up)"
     else:
         doing = (f"before starting task {task} ({item.unstarted_retries} workers died "
                  "before starting it)")
@@ -312,3 +317,10 @@ def _crash_error(worker: _Worker, item: _RetriedItem, started: bool) -> WorkerCr
                f"the other tasks go on (survive_crashes=True).")
     return WorkerCrashed(message, task=task, pid=worker.pid, exitcode=exitcode,
                          signal_name=signal_name, attempts=item.crashes + item.unstarted_retries)
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st, 22nd ..."""
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    return f"{n}{({1: 'st', 2: 'nd', 3: 'rd'}).get(n % 10, 'th')}"

@@ -1,6 +1,6 @@
 """The process pool's ``map``: calls travel in chunks, results come back one by one.
 
-No threads of its own: the functions named ``_run_*`` run in a worker
+No threads of its own: ``_run_chunk`` and ``_run_chunk_outcomes`` run in a worker
 process (inside ``_run_call``); the others run in the thread that calls
 ``map`` and iterates its results.
 

@@ -9,6 +9,7 @@ How a call flows through a worker::
 
     _worker_main(pipe, initializer, initargs)
       initializer(*initargs)   a failure -> pipe.send_bytes(_INIT_FAILED + traceback); exit
+                               else      -> pipe.send_bytes(_READY)
       loop:
         _CallWatcher.call_arrives()   waits on the pipe and on the parent's sentinel
         call = pipe.recv_bytes()      _STOP (b"") -> exit
@@ -21,8 +22,8 @@ Guarantees / Assumptions
 ------------------------
 * A worker runs one call at a time and writes only after it has read a
   call, so the traffic on its pipe is strict request/reply (see
-  ``_dispatcher.py``). ``_STARTED`` is a few bytes before the reply: it
-  always fits in the pipe's buffer, so it cannot block.
+  ``_dispatcher.py``). ``_READY`` and ``_STARTED`` are a few bytes: they
+  always fit in the pipe's buffer, so they cannot block.
 * A forked worker inherits copies of the parent's locks. It never takes
   them: it runs only this module on its own pipe, and leaves through the
   ``os._exit`` of multiprocessing's bootstrap.
@@ -44,6 +45,7 @@ from typing import Any, Callable, Optional
 from ._naming import _describe_call, _short_repr
 from ._wire import (
     _INIT_FAILED,
+    _READY,
     _RESULT,
     _STARTED,
     _STOP,
@@ -64,6 +66,7 @@ def _worker_main(pipe: Connection, initializer: Optional[Callable[..., object]],
         except BaseException:
             pipe.send_bytes(_reply(_INIT_FAILED, traceback.format_exc()))
             return
+        pipe.send_bytes(_READY)
     with _CallWatcher(pipe) as watcher:
         while watcher.call_arrives():
             call = pipe.recv_bytes()

@@ -41,6 +41,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Optional, TypeVar
 
 from ._errors import TimeoutError
 from ._future import Future
+from ._timeouts import lock_wait
 
 FIRST_COMPLETED = "FIRST_COMPLETED"
 FIRST_EXCEPTION = "FIRST_EXCEPTION"
@@ -66,13 +67,10 @@ class _Completions:
     Written by finishing threads (through the done callback), read by the
     waiting thread.
 
-    Speed: the waiting thread says how many completions it needs before it
-    can return (``take``'s *wanted*: all of them for ALL_COMPLETED, one for
-    FIRST_COMPLETED and as_completed), and is woken only then -- or at the
-    first exception, with *wake_on_exception* (FIRST_EXCEPTION). Waking it
-    for every completion cost a thread switch per future: with 50k futures
-    under ALL_COMPLETED, 50k switches for one return (the stdlib's waiters
-    count down the same way).
+    The waiting thread says how many completions it needs before it can
+    return (``take``'s *wanted*), and is woken only then -- or at the first
+    exception, with *wake_on_exception* -- not once per completion (why:
+    docs/performance.md, "``wait()`` wakes the waiting thread once").
     """
 
     def __init__(self, wake_on_exception: bool = False) -> None:
@@ -99,7 +97,7 @@ class _Completions:
         with self._changed:
             if len(self._finished) < wanted:
                 self._wanted = wanted
-                self._changed.wait(timeout)
+                self._changed.wait(lock_wait(timeout))
             finished, self._finished = self._finished, []
             return finished
 

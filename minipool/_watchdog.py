@@ -33,6 +33,9 @@ Guarantees / Assumptions
 ------------------------
 * ``threading.Condition.wait(timeout)`` is used, never a timed
   ``SimpleQueue.get`` (which can hang on Python 3.9/3.10).
+* The thread never dies of a huge *task_timeout* (``math.inf``, ``1e10``):
+  its wait goes through ``_timeouts.lock_wait``, and a deadline of ``inf``
+  simply never comes.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ import itertools
 import threading
 import time
 from typing import Callable, Optional
+
+from ._timeouts import lock_wait
 
 
 class _Watchdog:
@@ -103,7 +108,7 @@ class _Watchdog:
                     heapq.heappop(self._heap)
                     self._live.discard(key)
                     return action
-                self._condition.wait(remaining)
+                self._condition.wait(lock_wait(remaining))
 
     def _drop_discarded_heads(self) -> None:
         """Pop the earliest entries whose task ended in time. Call with the lock held."""

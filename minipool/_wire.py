@@ -48,6 +48,10 @@ _STOP = b""  # the stop message: a worker that receives it exits
 # Configured pools only (survive_crashes, task_timeout): a worker says it is
 # about to run the call it received. Not a pickle: every pickle starts with b"\x80".
 _STARTED = b"s"
+# Pools with an initializer only: a worker says its initializer returned, so
+# that a worker dying before this message is known to have died in it, not in
+# its task. Once per worker; the default pool (no initializer) never sends it.
+_READY = b"r"
 _RESULT = b"R"
 _EXCEPTION = b"E"
 _INIT_FAILED = b"I"

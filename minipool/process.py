@@ -37,6 +37,11 @@ thread, before the dispatcher thread exists (a fork from a single-threaded
 process is the safe kind); under ``spawn``/``forkserver`` the dispatcher
 starts them on demand.
 
+No user code runs under a pool lock: done callbacks and hooks run where a
+future is settled, always with ``_Inbox.lock`` released (``_Inbox.close`` and
+``_break_pool`` take the items out under it and settle them after), so a
+callback may call ``submit``.
+
 Stopping: ``shutdown``, the pool's finalizer and the interpreter-exit hook
 (``_exit.py``) all call ``_Inbox.close``; the dispatcher runs what is
 pending, stops every worker, joins them and exits. The dispatcher thread is
@@ -49,6 +54,8 @@ from __future__ import annotations
 import concurrent.futures  # identity only: a base class of MiniProcessPool (see there)
 import itertools
 import multiprocessing
+import operator
+import signal
 import threading
 import weakref
 
@@ -59,10 +66,11 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Protocol, TypeVar
 
-from ._dispatcher import _Dispatcher, _Inbox, _kill, _Settings, _WorkItem
+from ._dispatcher import _Dispatcher, _Inbox, _Settings, _WorkItem
 from ._executor import Executor
 from ._exit import usable_cpu_count, watch_until_exit
 from ._future import Future
+from ._signals import _kill, _signal_tree
 from ._wire import RemoteTraceback as RemoteTraceback
 from ._wire import _pickle_call
 
@@ -94,6 +102,18 @@ def _default_max_workers() -> int:
     return usable_cpu_count()
 
 
+def _worker_count(max_workers: int) -> int:
+    """*max_workers* as an int; TypeError for a float, as the stdlib's process pool.
+
+    (Its thread pool, and MiniThreadPool, take a float.) Anything with
+    ``__index__`` counts, True included, as in the stdlib.
+    """
+    try:
+        return operator.index(max_workers)
+    except TypeError:
+        raise TypeError(f"max_workers must be an integer, not {max_workers!r}") from None
+
+
 def _default_context(max_tasks_per_child: Optional[int]) -> BaseContext:
     """The stdlib's choice (3.11+): spawn with max_tasks_per_child, else the default."""
     if max_tasks_per_child is not None:
@@ -123,8 +143,10 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
     ) -> None:
         if max_workers is None:
             max_workers = _default_max_workers()
-        elif max_workers <= 0:
+        elif max_workers <= 0:  # first, as in the stdlib: -1.0 is a ValueError
             raise ValueError("max_workers must be greater than 0")
+        else:
+            max_workers = _worker_count(max_workers)
         if mp_context is None:
             mp_context = _default_context(max_tasks_per_child)
         if initializer is not None and not callable(initializer):
@@ -148,6 +170,14 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         weakref.finalize(self, self._inbox.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        # _extras is read here without the lock, and again under it in
+        # _enqueue. Without the second read, a submit racing configure():
+        #   1. submit() reads _extras: None, so it pickles a plain call;
+        #   2. configure() takes the lock, finds no dispatcher yet, configures;
+        #   3. submit() takes the lock and queues a plain item into a
+        #      configured pool (no timeline: the dispatcher fails on it).
+        # Under the lock, either configure() came first (the call is submitted
+        # the configured way) or the submit did (configure() then refuses).
         if self._extras is not None:
             return self._extras.submit(self, fn, args, kwargs)
         try:
@@ -162,11 +192,15 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         future: Future[T] = Future()
         inbox = self._inbox
         with inbox.lock:
-            inbox.check_accepting()
-            if pickling_error is None:
-                inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
-                self._start_dispatcher_once()
-                inbox.wake_dispatcher()
+            extras = self._extras  # read again under the lock: see submit
+            if extras is None:
+                inbox.check_accepting()
+                if pickling_error is None:
+                    inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
+                    self._start_dispatcher_once()
+                    inbox.wake_dispatcher()
+        if extras is not None:  # configure() took the lock first: this submit comes after it
+            return extras.submit(self, fn, args, kwargs)
         if pickling_error is not None:
             future.set_exception(pickling_error)  # fails now; never reaches a worker
         return future
@@ -230,10 +264,7 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         Futures of running tasks fail with BrokenProcessPool (Python 3.14's API).
         """
         for process in self._shutdown_now():
-            try:
-                process.terminate()
-            except (OSError, ValueError):  # already gone, or already closed
-                pass
+            _signal_tree(process, signal.SIGTERM)
 
     def kill_workers(self) -> None:
         """Like ``terminate_workers``, with SIGKILL (Python 3.14's API)."""

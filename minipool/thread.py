@@ -4,8 +4,8 @@ Threads
 -------
 * *Submitting threads*: any thread that calls ``submit``/``map``/``shutdown``.
 * *Worker threads* (``MiniThreadPool-N_i``, at most ``max_workers``), each
-  running ``_work_loop``. They are started lazily, one per ``submit`` that
-  finds no idle worker.
+  running ``_work_loop``, started lazily: one per ``submit`` that finds no
+  idle worker.
 
 How a task flows::
 
@@ -23,32 +23,27 @@ How a task flows::
     shared.idle_workers.append(None)   # "I am free": the next submit reuses me
 
 Workers and the pool share only a ``_Shared`` (the queue, the idle-worker
-tokens, the lock and the flags); a worker never holds a reference to the
-pool, so a pool that is dropped without ``shutdown`` is garbage collected,
-and its finalizer tells the workers to stop.
-
+tokens, the lock, the flags); a worker never holds the pool, so a pool
+dropped without ``shutdown`` is collected, and its finalizer stops them.
 ``configure(...)`` loads ``_thread_extras.py``, which plugs in its own
-``submit`` (``_ThreadExtras.submit``): it queues a ``_ConfiguredWorkItem``
-on the same queue, whose ``run`` adds the extras around the same steps.
+``submit``: it queues ``_ConfiguredWorkItem``s on the same queue.
 
-Stopping: ``shutdown``, the pool's finalizer and the interpreter-exit hook
-all call ``_Shared.close``, which puts one ``None`` (the stop sentinel) at
-the end of ``work_queue``. Because the queue is FIFO, every item queued
-before it runs first. A worker that takes the sentinel puts it back for the
-next worker and exits.
+Stopping: ``shutdown``, the finalizer and the interpreter-exit hook
+(``_exit.py``) call ``_Shared.close``, which puts one ``None`` (the stop
+sentinel) after every queued item; a worker that takes it puts it back for
+the next worker and exits. Workers are not daemons: at interpreter exit they
+finish the queued work, then exit.
 
 Guarantees / Assumptions
 ------------------------
 * ``queue.SimpleQueue`` is FIFO and its ``put`` never blocks, so putting the
   sentinel (even from a finalizer) cannot deadlock.
-* ``work_queue`` is only read with ``get()`` (block forever) or
-  ``get_nowait()``, never ``get(timeout=...)``: on Python 3.9 and 3.10 a
-  timed ``SimpleQueue.get`` on an empty queue can miss its deadline and block
-  forever if the thread is descheduled at the wrong moment (a CPython bug,
-  fixed in 3.11; ``tests/test_static_checks.py`` keeps this rule).
-* Worker threads are not daemons: the interpreter waits for them at exit.
-  ``_exit.py`` closes every live pool's ``_Shared`` before that wait, so
-  workers finish the queued work and exit instead of waiting forever for more.
+* ``work_queue`` is read only with ``get()`` or ``get_nowait()``: a timed
+  ``SimpleQueue.get`` can block forever on 3.9 and 3.10 (a CPython bug;
+  ``tests/test_static_checks.py`` keeps this rule).
+* No user code runs under ``_Shared.lock``: workers settle futures holding
+  no lock, and ``close`` and ``break_pool`` settle the items they drained
+  after releasing it (see ``_Shared``). So a callback may call ``submit``.
 """
 
 from __future__ import annotations
@@ -117,10 +112,19 @@ class _Shared:
       1. submit() sees broken is None;
       2. a worker's initializer fails: it sets broken and fails every queued
          item, then exits;
-      3. submit() enqueues its item -- no worker will ever take it, and its
-         future never completes.
+      3. submit() enqueues its item: no worker will ever take it.
 
     Holding ``lock`` across 1 and 3, and across 2, makes that impossible.
+
+    No future is settled under ``lock`` (its callbacks may call ``submit``,
+    which takes ``lock``: a deadlock), so ``close(cancel_queued=True)`` and
+    ``break_pool`` drain under ``lock`` and settle after. The race stays away:
+
+      1. close()/break_pool() sets closed/broken and drains the queue in one
+         hold of ``lock``; 2. a submit() then sees the flag and raises;
+      3. a worker finds no drained item in the queue; 4. close()/break_pool()
+         alone holds them, so each is settled once (a user's cancel() in
+         between is decided under the future's own lock: step 4 only notifies).
     """
 
     def __init__(self) -> None:
@@ -149,38 +153,35 @@ class _Shared:
     def close(self, cancel_queued: bool = False) -> None:
         """Stop accepting work; the workers finish what is queued, then exit.
 
-        With *cancel_queued*, what is still queued is cancelled instead.
-        Idempotent. Both happen in one step under ``lock``, so no submit
-        can slip in between the cancelling and the closing.
+        With *cancel_queued*, what is still queued is cancelled instead,
+        after ``lock`` is released (see the class docstring). Idempotent.
         """
         with self.lock:
-            if cancel_queued:
-                for item in self._drain():
-                    if item.future.cancel():
-                        item.future.set_running_or_notify_cancel()
+            drained = self._drain() if cancel_queued else []
             if not self.closed:
                 self.closed = True
                 self.work_queue.put(None)
         self._run_close_hooks()
+        for item in drained:  # outside the lock: cancel() runs done callbacks
+            if item.future.cancel():
+                item.future.set_running_or_notify_cancel()
 
     def break_pool(self, reason: str) -> None:
-        """Mark the pool unusable and fail every queued item.
+        """Mark the pool unusable and fail every queued item (outside ``lock``).
 
-        A queued item whose future the user already cancelled is only
-        notified (set_running_or_notify_cancel returns False for it):
-        set_exception on a cancelled future raises InvalidStateError, which
-        would end this worker half way through the drained items and leave
-        the rest pending forever (the stdlib's pool has that bug). Called in
-        the worker whose initializer failed; set_running_or_notify_cancel
-        decides under the future's _condition, so a concurrent cancel()
-        cannot slip in between the check and set_exception.
+        Called in the worker whose initializer failed. An item the user
+        already cancelled is only notified: set_exception on it would raise
+        InvalidStateError and leave the rest pending forever (the stdlib's
+        pool has that bug). set_running_or_notify_cancel decides under the
+        future's _condition, so a concurrent cancel() cannot slip in between.
         """
         with self.lock:
             self.broken = reason
-            for item in self._drain():
-                if item.future.set_running_or_notify_cancel():
-                    item.future.set_exception(BrokenThreadPool(reason))
+            drained = self._drain()
         self._run_close_hooks()
+        for item in drained:  # outside the lock: set_exception runs done callbacks
+            if item.future.set_running_or_notify_cancel():
+                item.future.set_exception(BrokenThreadPool(reason))
 
     def _run_close_hooks(self) -> None:
         for hook in self.on_close:
@@ -225,23 +226,17 @@ def _default_max_workers() -> int:
     return min(32, usable_cpu_count() + 4)
 
 
-class _Extras(Protocol):
-    """What ``configure()`` plugs in: ``_thread_extras._ThreadExtras``."""
-
+class _Extras(Protocol):  # what configure() plugs in: _thread_extras._ThreadExtras
     def submit(self, pool: MiniThreadPool, fn: Callable[..., T], args: tuple[Any, ...],
                kwargs: dict[str, Any]) -> Future[T]: ...
-
     def stats(self) -> PoolStats: ...
-
     def join(self) -> None: ...  # shutdown(wait=True): the extras' own thread
 
 
-# The stdlib's ThreadPoolExecutor is a second base class, a deliberate
-# borrowing for identity only: asyncio's set_default_executor() and dask check
-# isinstance(pool, concurrent.futures.ThreadPoolExecutor). Its __init__ never
-# runs, so none of its machinery (work queue, thread registry, exit hook) is
-# ever made; every public method it defines is defined here or in Executor,
-# and its private helpers are reachable only from those (tests/test_identity.py).
+# The stdlib's ThreadPoolExecutor is a second base class, for identity only
+# (asyncio's set_default_executor() and dask check isinstance). Its __init__
+# never runs; every public method it defines is defined here or in Executor
+# (tests/test_identity.py).
 class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
     """An executor that runs each call in one of up to *max_workers* threads."""
 
@@ -276,15 +271,22 @@ class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
         weakref.finalize(self, self._shared.close).atexit = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        if self._extras is not None:
-            return self._extras.submit(self, fn, args, kwargs)
-        shared = self._shared
-        with shared.lock:
-            shared.check_accepting()
-            future: Future[T] = Future()
-            shared.work_queue.put(_WorkItem(future, fn, args, kwargs))
-            self._start_worker_unless_one_is_idle()
-        return future
+        # _extras is read again under the lock, against a submit racing configure():
+        #   1. submit() reads _extras: None; 2. configure() takes the lock, finds
+        #   no worker yet, configures; 3. submit() takes the lock and would queue
+        #   a plain item into a configured pool (no timeline, no deadline).
+        extras = self._extras
+        if extras is None:
+            shared = self._shared
+            with shared.lock:
+                extras = self._extras
+                if extras is None:
+                    shared.check_accepting()
+                    future: Future[T] = Future()
+                    shared.work_queue.put(_WorkItem(future, fn, args, kwargs))
+                    self._start_worker_unless_one_is_idle()
+                    return future
+        return extras.submit(self, fn, args, kwargs)  # configure() came first
 
     def _start_worker_unless_one_is_idle(self) -> None:
         """Call with the shared lock held."""
@@ -323,14 +325,10 @@ class MiniThreadPool(Executor, concurrent.futures.ThreadPoolExecutor):
         on_task_done: Optional[Callable[[Future[Any]], object]] = None,
         copy_context: bool = False,
     ) -> Self:
-        """Switch on minipool's extras; call before the first submit. Returns the pool.
+        """Switch on minipool's extras (docs/extras.md) before the first submit; the pool.
 
-        *max_pending*, *submit_timeout*: back-pressure on ``submit``.
-        *task_timeout*: an overrunning task's future fails with
-        ``TaskTimeout`` (its thread runs on; the result is discarded).
-        *timeline*, *on_task_done*: timelines and ``stats()``.
-        *copy_context*: each task runs in a copy of the submitter's
-        ``contextvars`` context. See docs/extras.md.
+        *task_timeout* fails an overrunning task's future with ``TaskTimeout``
+        (its thread runs on; the result is discarded).
         """
         from ._thread_extras import configure_thread_pool  # the extras load here only
 

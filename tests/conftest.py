@@ -178,6 +178,19 @@ def impl(request: pytest.FixtureRequest) -> Impl:
     return ALL_IMPLS[request.param]
 
 
+@pytest.fixture
+def dask_library() -> ModuleType:
+    """dask itself, with dask.bag: for tests of its local scheduler on a pool.
+
+    Importing dask installs tblib's pickling of tracebacks and exceptions for
+    the whole process (dask.multiprocessing does, at import), so the tests
+    that take this fixture run with the dask leg, last (``uses_dask``).
+    """
+    reason = "dask is not installed (setup.cfg's test extra installs it on Python 3.11 only)"
+    pytest.importorskip("dask.bag", reason=reason)
+    return pytest.importorskip("dask", reason=reason)
+
+
 @pytest.fixture(scope="session")
 def dask_client() -> Iterator[Any]:
     """One LocalCluster for the whole session: worker processes, loopback only, no dashboard."""
@@ -217,6 +230,7 @@ _GATES = ("its gates reach the workers through an initializer (process_tasks.Gat
 _THREADS = "about the pool's own threads"
 _EXIT = "interpreter exit of a stdlib or minipool pool, in a subprocess of its own"
 _PICKLE = "what cannot be pickled depends on the executor's serializer (dask: cloudpickle)"
+_DEFAULT_EXECUTOR = "asyncio's default executor must be a concurrent.futures.ThreadPoolExecutor"
 NOT_APPLICABLE: dict[str, str] = {
     "test_thread_pool.py::test_default_max_workers_matches_the_stdlib_formula": _MAX_WORKERS,
     "test_thread_pool.py::test_max_workers_must_be_positive": _MAX_WORKERS,
@@ -245,7 +259,7 @@ NOT_APPLICABLE: dict[str, str] = {
         "SystemExit while a worker pickles a result: a process pool's reply path (a dask "
         "worker dies of it and the task never completes)",
     "test_interop.py::test_a_thread_pool_is_accepted_as_the_loops_default_executor":
-        "asyncio's default executor must be a concurrent.futures.ThreadPoolExecutor",
+        _DEFAULT_EXECUTOR,
     "test_process_pool.py::test_raising_initializer_breaks_the_pool": _INITIALIZER,
     "test_process_pool.py::test_initializer_runs_in_every_worker": _INITIALIZER,
     "test_process_pool.py::test_initializer_must_be_callable": _INITIALIZER,
@@ -267,6 +281,29 @@ NOT_APPLICABLE: dict[str, str] = {
         "the workers (processes, threads) are the cluster's, not the executor's",
     "test_process_pool.py::test_unpicklable_function_fails_only_its_future": _PICKLE,
     "test_process_pool.py::test_interpreter_exit_completes_the_submitted_work": _EXIT,
+    # tests/test_clients.py: libraries that take a pool
+    "test_clients.py::test_to_thread_runs_in_the_pool_set_as_the_loops_default_executor":
+        _DEFAULT_EXECUTOR,
+    "test_clients.py::test_to_thread_on_the_pool_propagates_the_calls_exception":
+        _DEFAULT_EXECUTOR,
+    "test_clients.py::test_asyncio_run_shuts_the_default_executor_down_and_joins_its_threads":
+        _DEFAULT_EXECUTOR,
+    "test_clients.py::test_dask_runs_its_tasks_in_the_thread_pools_own_threads": "thread names",
+    "test_clients.py::test_dask_config_pool_runs_the_threaded_scheduler_on_the_pools_threads":
+        "thread names",
+    "test_clients.py::test_dask_config_pool_runs_the_processes_scheduler_on_the_pool":
+        "dask's processes scheduler reads the pool's _max_workers, the stdlib pools' private "
+        "attribute",
+    "test_clients.py::test_dask_runs_its_tasks_in_the_process_pools_worker_processes":
+        "the worker processes are the executor's business",
+    "test_clients.py::test_grpc_server_runs_concurrent_calls_in_the_pools_threads":
+        "thread names",
+    "test_clients.py::test_grpc_takes_the_pool_as_a_methods_own_thread_pool":
+        "grpc takes a method's own pool only if it is a concurrent.futures.ThreadPoolExecutor",
+    "test_clients.py::test_tornado_run_on_executor_runs_the_method_in_the_pools_threads":
+        "thread names",
+    "test_clients.py::test_cancelling_the_task_awaiting_a_running_call_leaves_the_pool_working":
+        "it needs a pool of one worker: its next call must wait for the cancelled one",
 }
 
 # Tests whose tasks share objects with the test (threading.Event gates, lists
@@ -285,6 +322,11 @@ SHARES_MEMORY: dict[str, str] = {
     "test_map.py::test_map_timeout_cancels_the_calls_not_started": _SHARED,
     "test_thread_pool.py::test_shutdown_wait_false_returns_while_a_task_is_blocked": _SHARED,
     "test_thread_pool.py::test_shutdown_cancel_futures_cancels_queued_but_not_running": _SHARED,
+    "test_clients.py::test_cancelling_the_task_awaiting_a_queued_call_cancels_the_call": _SHARED,
+    "test_clients.py::test_grpc_server_stop_with_grace_lets_the_call_running_in_the_pool_finish":
+        "grpc hands the pool closures over its server's state",
+    "test_clients.py::test_tornado_run_on_executor_propagates_the_methods_exception":
+        "its task is a method of an object that holds the executor",
 }
 
 # Tests that need tasks to run in another process (a task that kills its
@@ -299,6 +341,10 @@ NEEDS_ANOTHER_PROCESS: dict[str, str] = {
         "an unpicklable argument makes map() itself raise",
     "test_process_pool.py::test_unpicklable_result_fails_only_its_future": _PICKLED,
     "test_process_pool.py::test_unpicklable_exception_fails_only_its_future": _PICKLED,
+    "test_clients.py::test_run_in_executor_on_a_process_pool_runs_the_call_in_a_worker_process":
+        "it checks that the call ran in another process",
+    "test_clients.py::test_tornado_run_in_executor_on_a_process_pool_runs_in_a_worker_process":
+        "it checks that the call ran in another process",
 }
 
 # Tests whose task is a lambda or a local function (or raises a local class):
@@ -326,12 +372,16 @@ KNOWS_THE_WORKERS: dict[str, str] = {
     "test_map.py::test_map_timeout_cancels_the_calls_not_started": _COUNTS,
     "test_thread_pool.py::test_shutdown_cancel_futures_cancels_queued_but_not_running": _COUNTS,
     "test_interop.py::test_cancelling_the_asyncio_future_cancels_the_pending_pool_future": _COUNTS,
+    "test_clients.py::test_cancelling_the_task_awaiting_a_queued_call_cancels_the_call": _COUNTS,
 }
 
 # dask's known differences from concurrent.futures: strict expected failures,
 # so that a test that starts passing (an upstream fix) fails the suite.
 # docs/scaling.md lists each one.
 _TAKEN = "dask's Client.submit takes this keyword for itself: the task never sees it"
+_UNPACKED = ("Client.submit runs the dask tasks it finds in a call's arguments, and the call "
+             "gets their results: dask's local scheduler, which hands its tasks over as "
+             "arguments, cannot run on it")
 DASK_XFAIL: dict[str, str] = {
     "test_executor.py::test_submit_hands_every_keyword_to_the_task": _TAKEN,
     "test_thread_pool.py::test_submit_keyword_named_fn_reaches_the_task":
@@ -362,6 +412,8 @@ DASK_XFAIL: dict[str, str] = {
         "a result that cannot be pickled: its future never finishes",
     "test_process_pool.py::test_unpicklable_exception_fails_only_its_future":
         "an exception that cannot be pickled arrives as a plain Exception, not a TypeError",
+    "test_clients.py::test_dask_delayed_graph_gives_the_sync_schedulers_result": _UNPACKED,
+    "test_clients.py::test_dask_bag_map_and_fold_give_the_sync_schedulers_result": _UNPACKED,
 }
 
 
@@ -405,13 +457,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The dask leg runs last: from its first test on, the session's cluster
     # (worker processes, threads) exists and distributed is imported (it
     # installs tblib's exception pickling and its logging), which tests of
-    # the stdlib and minipool must never see.
+    # the stdlib and minipool must never see. Tests that import dask
+    # (dask_library) run there too: importing dask installs tblib's pickling.
     items[:] = ([item for item in kept if not uses_dask(item)]
                 + [item for item in kept if uses_dask(item)])
 
 
 def uses_dask(item: pytest.Item) -> bool:
-    return impl_of(item) == "dask" or "dask_client" in getattr(item, "fixturenames", ())
+    fixtures = getattr(item, "fixturenames", ())
+    return impl_of(item) == "dask" or "dask_client" in fixtures or "dask_library" in fixtures
 
 
 def mark_for_executor_under_test(item: pytest.Item, name: str) -> None:

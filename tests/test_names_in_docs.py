@@ -3,7 +3,7 @@
 Every private name (``_like_this``, ``_Like.this``) that a module docstring or
 a docs page mentions must exist in minipool's code, so a rename that forgets
 the drawing fails here instead of quietly misleading a reader. A dotted name
-(``_Channel.idle_workers.pop``) must also name an attribute its class has,
+(``_Shared.idle_workers.pop``) must also name an attribute its class has,
 and, where the class's source says the attribute's type, a method of that type.
 """
 
@@ -106,11 +106,11 @@ def test_design_module_map_lists_every_module() -> None:
 # name, or a `self.attribute = ...` in its source (or a minipool base's). When
 # that assignment says the attribute's type (`self.x: collections.deque[...]`,
 # `self.x = selectors.DefaultSelector()`) and the type is a class, `.method`
-# must be one of its attributes too. So `_Channel.idle_workers.release` fails:
+# must be one of its attributes too. So `_Shared.idle_workers.release` fails:
 # idle_workers is a deque, and a deque has no release.
-# The drawings also say `channel.idle_workers.release()`, a variable named after
+# The drawings also say `shared.idle_workers.release()`, a variable named after
 # its class: `x.attribute.method` is checked as `_X`'s (or `X`'s) when that
-# class has the attribute (`channel.send_bytes` in process.py is a pipe's).
+# class has the attribute (`pipe.send_bytes` in process.py is a pipe's).
 DOTTED_NAME = re.compile(
     r"(?<![\w.])(?:(?:" + MODULE_NAMES + r")\.)?(_?[A-Z]\w*)\.(\w+)(?:\.(\w+))?")
 VARIABLE_DOTTED_NAME = re.compile(r"(?<![\w.])([a-z]\w*)\.(\w+)\.(\w+)")
@@ -253,10 +253,10 @@ def test_dotted_names_name_real_attributes(name: str) -> None:
 
 
 def test_a_stale_dotted_name_is_caught() -> None:
-    stale = ("`_Channel.idle_workers.acquire(timeout=0)`, `process._Dispatcher._wait_for_work`"
+    stale = ("`_Shared.idle_workers.acquire(timeout=0)`, `_dispatcher._Dispatcher._wait_for_work`"
              " and, in a drawing, inbox.pending.put(item)")
     found = sorted(problem for dotted in _dotted_names(stale)
                    if (problem := _dotted_name_problem(*dotted)) is not None)
-    assert found == ["_Channel.idle_workers is a deque, which has no acquire",
-                     "_Dispatcher has no attribute _wait_for_work",
-                     "_Inbox.pending is a deque, which has no put"]
+    assert found == ["_Dispatcher has no attribute _wait_for_work",
+                     "_Inbox.pending is a deque, which has no put",
+                     "_Shared.idle_workers is a deque, which has no acquire"]
