@@ -1,14 +1,9 @@
-"""The process pool's parent side: the inbox, and the dispatcher thread.
+"""The process pool's parent side: the dispatcher thread.
 
-Threads
--------
-* *Submitting threads* append to ``_Inbox.pending`` and call
-  ``_Inbox.wake_dispatcher``, under ``_Inbox.lock``.
-* *The dispatcher thread* (``MiniProcessPool-N_dispatcher``), running
-  ``_Dispatcher.run``. It owns the workers: it starts them, hands them work,
-  reads their replies, sets the futures, notices their deaths and stops them.
-  It never references the pool, so a pool dropped without ``shutdown`` is
-  collected, and its finalizer closes the inbox.
+*The dispatcher thread* (``MiniProcessPool-N_dispatcher``) runs
+``_Dispatcher.run``. It owns the workers: it starts them, hands them work,
+reads their replies, sets the futures, notices their deaths and stops them.
+It never references the pool (only the ``_Inbox``, ``_inbox.py``).
 
 How a task flows through the dispatcher::
 
@@ -34,10 +29,9 @@ instead, which overrides the hooks marked "hook" below: what to do when a
 worker dies (``_on_unexpected_exit``), how long to wait (``_how_long_to_wait``,
 ``_check_deadlines``), and what to note as a task moves.
 
-Why one pipe per worker: a ``multiprocessing.Queue`` shared by all workers
-has a lock; a worker killed while holding it wedges every other worker.
-Here a worker only ever touches its own pipe, and the dispatcher gave it
-exactly one task, so a death names the task it lost (docs/process-pool.md).
+One pipe per worker, not a shared ``multiprocessing.Queue`` (whose lock a
+dying worker can take with it): a death can corrupt nothing but its own pipe,
+and names the one task the worker had (docs/process-pool.md).
 
 Guarantees / Assumptions
 ------------------------
@@ -55,14 +49,11 @@ Guarantees / Assumptions
 
 from __future__ import annotations
 
-import collections
 import itertools
 import logging
-import multiprocessing
 import pickle
 import selectors
 import signal
-import threading
 
 # Deliberate borrowing: the stdlib's exception class, so that
 # `except concurrent.futures.process.BrokenProcessPool` catches ours.
@@ -72,131 +63,14 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, Callable, NamedTuple, Optional
 
-from ._exit import interpreter_is_exiting
-from ._future import Future
-from ._naming import _describe_call, _name_of
+from ._inbox import _Inbox, _WorkItem
+from ._naming import _name_of
 from ._process_worker import _worker_main
 from ._signals import _kill
 from ._timeouts import select_wait
 from ._wire import _INIT_FAILED, _READY, _STOP, RemoteTraceback, _settle
 
 LOGGER = logging.getLogger("minipool")
-
-
-class _WorkItem:
-    """One submitted call: its Future, and the call pickled for a worker.
-
-    ``fn``, ``args`` and ``kwargs`` are kept only to name the task in errors.
-    """
-
-    def __init__(self, future: Future[Any], payload: bytes, fn: Callable[..., Any],
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.future = future
-        self.payload = payload
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-
-    def describe(self) -> str:
-        return _describe_call(self.fn, self.args, self.kwargs)
-
-
-class _Inbox:
-    """What the submitting threads and the dispatcher thread share.
-
-    ``lock`` guards every attribute below. It makes "check the flags, then
-    enqueue" one step for ``submit``, which prevents:
-
-      1. submit() sees broken is None;
-      2. the dispatcher breaks the pool and fails every pending item, then
-         exits;
-      3. submit() appends its item -- nobody will ever take it, and its
-         future never completes.
-
-    and likewise for ``closed`` (shutdown) in place of ``broken``.
-
-    The wake-up pipe: a message is in it exactly when ``_wakeup_sent`` is
-    True (both change only under ``lock``). So ``wake_dispatcher`` writes at
-    most one tiny message and never blocks, even with the lock held, and the
-    dispatcher's read in ``take_wakeup`` never blocks either.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.pending: collections.deque[_WorkItem] = collections.deque()
-        self.closed = False  # set once, by close()
-        # set once, by terminate_workers()/kill_workers(): the workers' deaths
-        # are wanted, so survive_crashes must not run their tasks again
-        self.terminating = False
-        self.broken: Optional[str] = None  # set once, by the dispatcher
-        # The live worker processes, by pid: read by terminate/kill_workers.
-        self.processes: dict[int, BaseProcess] = {}
-        # The wake-up pipe: opened as the dispatcher starts (open_wakeup) and
-        # closed by it as it ends, so a pool never submitted to opens no fd.
-        self.wakeup_reader: Optional[Connection] = None
-        self._wakeup_writer: Optional[Connection] = None
-        self._wakeup_sent = False
-        self._wakeup_closed = False
-        # Hook: called, outside the lock, once the inbox closes or the pool
-        # breaks (a configured pool's max_pending wakes its waiting submits).
-        self.on_close: list[Callable[[], None]] = []
-
-    def check_accepting(self) -> None:
-        """Raise the error a submit gets now, if any. Call with ``lock`` held."""
-        if self.broken is not None:
-            raise BrokenProcessPool(self.broken)
-        if self.closed:
-            raise RuntimeError("cannot schedule new futures after shutdown")
-        if interpreter_is_exiting():
-            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-
-    def open_wakeup(self) -> Connection:
-        """Open the wake-up pipe; its read end. Call with ``lock`` held, once."""
-        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
-        return self.wakeup_reader
-
-    def wake_dispatcher(self) -> None:
-        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held.
-
-        Before the dispatcher starts there is no pipe, and nothing to wake:
-        its first turn looks at ``pending`` before it ever waits.
-        """
-        if self._wakeup_writer is not None and not self._wakeup_sent and not self._wakeup_closed:
-            self._wakeup_writer.send_bytes(b"!")
-            self._wakeup_sent = True
-
-    def take_wakeup(self) -> None:
-        """Empty the wake-up pipe. Call with ``lock`` held (dispatcher only)."""
-        if self._wakeup_sent and self.wakeup_reader is not None:
-            self.wakeup_reader.recv_bytes()
-            self._wakeup_sent = False
-
-    def close_wakeup(self) -> None:
-        with self.lock:
-            self._wakeup_closed = True
-            for end in (self.wakeup_reader, self._wakeup_writer):
-                if end is not None:
-                    end.close()
-
-    def close(self, cancel_pending: bool = False) -> None:
-        """Stop accepting work; what is pending still runs, unless *cancel_pending*.
-
-        Idempotent; safe from any thread, a finalizer or the exit hook.
-        """
-        with self.lock:
-            cancelled = list(self.pending) if cancel_pending else []
-            if cancel_pending:
-                self.pending.clear()
-            self.closed = True
-            self.wake_dispatcher()
-        self.run_close_hooks()
-        for item in cancelled:  # outside the lock: cancel() runs callbacks
-            item.future.cancel()
-            item.future.set_running_or_notify_cancel()
-
-    def run_close_hooks(self) -> None:
-        for hook in self.on_close:
-            hook()
 
 
 class _Worker:
@@ -252,42 +126,17 @@ class _Dispatcher:
 
     # ------------------------------------------------------ starting workers
     def start_workers_now(self, count: int) -> None:
-        """Start up to *count* workers. Call with ``inbox.lock`` held (fork only).
-
-        The first submit calls it, before the dispatcher thread exists, so
-        nothing else can be starting or killing workers meanwhile. A failure
-        is left for the dispatcher: it will try again and report.
-        """
+        """Start up to *count* workers: under fork, the first submit, before the
+        dispatcher thread exists. A failure is left for the dispatcher to report."""
         try:
             while len(self.workers) < count:
-                self._register(self._launch_worker())
+                self._register(_launch(self.settings, next(self._started), self.announce_start))
         except Exception:  # reported by _start_workers_for_pending, in the dispatcher
             pass
 
-    def _launch_worker(self) -> _Worker:
-        """Start one worker process. Needs no lock: only its registration does."""
-        context = self.settings.context
-        parent_end, child_end = context.Pipe(duplex=True)
-        process = context.Process(  # type: ignore[attr-defined]
-            target=_worker_main,
-            args=(child_end, self.settings.initializer, self.settings.initargs,
-                  self.announce_start),
-            name=f"{self.settings.name}_worker_{next(self._started)}")
-        try:
-            process.start()
-        except BaseException:
-            parent_end.close()
-            raise
-        finally:
-            child_end.close()  # the worker has its own copy
-        return _Worker(process, parent_end, initialized=self.settings.initializer is None)
-
     def _register(self, worker: _Worker) -> bool:
-        """Hook: make a started worker the pool's. Call with ``inbox.lock`` held.
-
-        Returns False if terminate_workers()/kill_workers() began while it
-        started: it is then marked stopping, and the caller must kill it.
-        """
+        """Hook: make a started worker the pool's (``inbox.lock`` held). False if
+        terminate_workers()/kill_workers() began meanwhile: the caller kills it."""
         process = worker.process
         self.workers.append(worker)
         self.inbox.processes[process.pid or 0] = process
@@ -307,25 +156,20 @@ class _Dispatcher:
                 and len(self.workers) < self.settings.max_workers)
 
     def _start_workers_for_pending(self) -> None:
-        """Start the workers that pending work needs, each with ``inbox.lock`` released.
-
-        Under spawn and forkserver a start takes milliseconds, and a submit
-        waiting for the lock all that time is what this avoids. Only the
-        registration (``_register``) takes the lock, which settles this race:
+        """Start the workers pending work needs, with ``inbox.lock`` released (a
+        start takes milliseconds under spawn). Only ``_register`` takes the lock:
 
           1. the dispatcher starts worker P, lock released: P is in no list;
-          2. terminate_workers()/kill_workers() takes the lock, sets
-             ``terminating``, copies ``inbox.processes`` (without P) and
-             signals those;
-          3. the dispatcher registers P under the lock, sees ``terminating``
-             and kills P itself, so that P does not outlive the kill.
+          2. terminate_workers()/kill_workers() sets ``terminating`` and signals
+             the processes of ``inbox.processes`` (without P);
+          3. ``_register`` sees ``terminating``: the dispatcher kills P itself.
         """
         try:
             while True:
                 with self.inbox.lock:
                     if not self._another_worker_is_needed():
                         return
-                worker = self._launch_worker()
+                worker = _launch(self.settings, next(self._started), self.announce_start)
                 with self.inbox.lock:
                     keep = self._register(worker)
                 if not keep:
@@ -453,10 +297,9 @@ class _Dispatcher:
         LOGGER.critical("Exception in initializer %s (worker process %s):\n%s",
                         initializer, worker.pid, text)
         last_line = text.strip().splitlines()[-1] if text.strip() else "an exception"
-        self._break_pool(
-            f"The initializer {initializer} failed in worker process {worker.pid} "
-            f"({last_line}). The process pool is not usable anymore.",
-            cause=RemoteTraceback(worker.pid, text))
+        self._break_pool(f"The initializer {initializer} failed in worker process {worker.pid} "
+                         f"({last_line}). The process pool is not usable anymore.",
+                         cause=RemoteTraceback(worker.pid, text))
 
     def _send_stop(self, worker: _Worker) -> None:
         worker.stopping = True
@@ -530,6 +373,23 @@ class _Dispatcher:
         for worker in list(self.workers):
             worker.process.join()
             self._forget(worker)
+
+
+def _launch(settings: _Settings, number: int, announce_start: bool) -> _Worker:
+    """Start worker process *number*, with its own duplex pipe."""
+    parent_end, child_end = settings.context.Pipe(duplex=True)
+    process = settings.context.Process(  # type: ignore[attr-defined]
+        target=_worker_main,
+        args=(child_end, settings.initializer, settings.initargs, announce_start),
+        name=f"{settings.name}_worker_{number}")
+    try:
+        process.start()
+    except BaseException:
+        parent_end.close()
+        raise
+    finally:
+        child_end.close()  # the worker has its own copy
+    return _Worker(process, parent_end, initialized=settings.initializer is None)
 
 
 def _describe_exit(exitcode: Optional[int]) -> str:

@@ -45,9 +45,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
-from ._dispatcher import _describe_exit, _Dispatcher, _Inbox, _Settings, _Worker, _WorkItem
+from ._dispatcher import _describe_exit, _Dispatcher, _Settings, _Worker
 from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _PendingLimit
 from ._future import Future
+from ._inbox import _Inbox, _WorkItem
 from ._signals import _kill
 from ._stats import PoolStats, _stats_not_enabled
 from ._timeline import _TimedFuture, _Tracker

@@ -25,11 +25,8 @@ docs/performance.md, "Replies are a kind byte and one pickle"). The kind byte
 is read before anything is unpickled, so a value or an exception the parent
 cannot unpickle fails only its future.
 
-Errors keep their type: a call that cannot be pickled fails with the
-pickler's own error class, reworded to name the part that could not be
-pickled (``_same_kind_of_error``), so ``except pickle.PicklingError`` and
-``except TypeError`` work as with the stdlib's pool. Whatever an unpickling
-raises -- even ``SystemExit`` from a ``__reduce__`` -- fails one future and
+Errors keep their type, reworded to name the task (``_same_kind_of_error``);
+whatever an unpickling raises -- even ``SystemExit`` -- fails one future and
 never the dispatcher thread (``_unpickling_error``).
 """
 

@@ -15,7 +15,7 @@ How a task flows, and the module that holds each step::
     submit(fn, *args)                                    [submitting thread]
       |  _pickle_call(): an unpicklable call fails its future now   _wire.py
       v
-    _Inbox.pending.append(item); _Inbox.wake_dispatcher()      _dispatcher.py
+    _Inbox.pending.append(item); _Inbox.wake_dispatcher()           _inbox.py
       |                                                  [dispatcher thread]
       v
     _Dispatcher._hand_out_work(): worker.pipe.send_bytes(item.payload)
@@ -66,10 +66,11 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Protocol, TypeVar
 
-from ._dispatcher import _Dispatcher, _Inbox, _Settings, _WorkItem
+from ._dispatcher import _Dispatcher, _Settings
 from ._executor import Executor
 from ._exit import usable_cpu_count, watch_until_exit
 from ._future import Future
+from ._inbox import _Inbox, _WorkItem
 from ._signals import _kill, _signal_tree
 from ._wire import RemoteTraceback as RemoteTraceback
 from ._wire import _pickle_call

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("future", {"_errors", "_timeouts", "_future"}),
     ("waiting/executor", {"_waiting", "_executor", "_exit", "_naming", "_stats"}),
     ("pools (core)", {"thread", "process", "_dispatcher", "_wire", "_process_worker",
-                      "_process_map", "_signals"}),
+                      "_process_map", "_signals", "_inbox"}),
     ("extras", {"_extras", "_timeline", "_watchdog", "_thread_extras", "_process_extras",
                 "_trace", "_report", "_factory"}),
     ("public", {"__init__"}),
@@ -38,7 +38,7 @@ LAZY_HOOKS = {("thread", "_thread_extras"), ("process", "_process_extras")}
 
 # The learner's path: the pool's module and what it imports at module level
 # (transitively; not TYPE_CHECKING, not inside functions), every line counted.
-# Issue 13's budgets. The process pool's is not reached yet (about 1,890 lines:
+# Issue 13's budgets. The process pool's is not reached yet (1,900 lines:
 # the failure handling, _signals.py and _timeouts.py came in since the issue
 # was written); PROCESS_PATH_CEILING keeps it from growing meanwhile.
 PATH_BUDGET = {"thread": 900, "process": 1300}

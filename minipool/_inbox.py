@@ -1,0 +1,149 @@
+"""The process pool's inbox: what the submitting threads and the dispatcher share.
+
+Submitting threads append a ``_WorkItem`` (the future and the pickled call)
+to ``_Inbox.pending`` and call ``_Inbox.wake_dispatcher``, under
+``_Inbox.lock``; the dispatcher thread (``_dispatcher.py``) takes items off
+``pending`` and empties the wake-up pipe (``take_wakeup``)::
+
+    submit -> _Inbox.pending.append(item); _Inbox.wake_dispatcher()
+                                             -> one byte on the wake-up pipe
+    _Dispatcher: _selector.select() returns -> _Inbox.take_wakeup()
+                 _next_item(): _Inbox.pending.popleft()
+
+``close`` (shutdown, the finalizer, the exit hook) and ``terminating``
+(terminate_workers/kill_workers) are set here too; the inbox never
+references the pool. No threads of its own.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import threading
+
+# Deliberate borrowing: the stdlib's exception class, so that
+# `except concurrent.futures.process.BrokenProcessPool` catches ours.
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Callable, Optional
+
+from ._exit import interpreter_is_exiting
+from ._future import Future
+from ._naming import _describe_call
+
+
+class _WorkItem:
+    """One submitted call: its Future, and the call pickled for a worker.
+
+    ``fn``, ``args`` and ``kwargs`` are kept only to name the task in errors.
+    """
+
+    def __init__(self, future: Future[Any], payload: bytes, fn: Callable[..., Any],
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.future = future
+        self.payload = payload
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def describe(self) -> str:
+        return _describe_call(self.fn, self.args, self.kwargs)
+
+
+class _Inbox:
+    """What the submitting threads and the dispatcher thread share.
+
+    ``lock`` guards every attribute below. It makes "check the flags, then
+    enqueue" one step for ``submit``, which prevents:
+
+      1. submit() sees broken is None;
+      2. the dispatcher breaks the pool and fails every pending item, then
+         exits;
+      3. submit() appends its item -- nobody will ever take it, and its
+         future never completes.
+
+    and likewise for ``closed`` (shutdown) in place of ``broken``.
+
+    The wake-up pipe: a message is in it exactly when ``_wakeup_sent`` is
+    True (both change only under ``lock``). So ``wake_dispatcher`` writes at
+    most one tiny message and never blocks, even with the lock held, and the
+    dispatcher's read in ``take_wakeup`` never blocks either.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: collections.deque[_WorkItem] = collections.deque()
+        self.closed = False  # set once, by close()
+        # set once, by terminate_workers()/kill_workers(): the workers' deaths
+        # are wanted, so survive_crashes must not run their tasks again
+        self.terminating = False
+        self.broken: Optional[str] = None  # set once, by the dispatcher
+        # The live worker processes, by pid: read by terminate/kill_workers.
+        self.processes: dict[int, BaseProcess] = {}
+        # The wake-up pipe: opened as the dispatcher starts (open_wakeup) and
+        # closed by it as it ends, so a pool never submitted to opens no fd.
+        self.wakeup_reader: Optional[Connection] = None
+        self._wakeup_writer: Optional[Connection] = None
+        self._wakeup_sent = False
+        self._wakeup_closed = False
+        # Hook: called, outside the lock, once the inbox closes or the pool
+        # breaks (a configured pool's max_pending wakes its waiting submits).
+        self.on_close: list[Callable[[], None]] = []
+
+    def check_accepting(self) -> None:
+        """Raise the error a submit gets now, if any. Call with ``lock`` held."""
+        if self.broken is not None:
+            raise BrokenProcessPool(self.broken)
+        if self.closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if interpreter_is_exiting():
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    def open_wakeup(self) -> Connection:
+        """Open the wake-up pipe; its read end. Call with ``lock`` held, once."""
+        self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
+        return self.wakeup_reader
+
+    def wake_dispatcher(self) -> None:
+        """Make the dispatcher's ``_selector.select()`` return. Call with ``lock`` held.
+
+        Before the dispatcher starts there is no pipe, and nothing to wake:
+        its first turn looks at ``pending`` before it ever waits.
+        """
+        if self._wakeup_writer is not None and not self._wakeup_sent and not self._wakeup_closed:
+            self._wakeup_writer.send_bytes(b"!")
+            self._wakeup_sent = True
+
+    def take_wakeup(self) -> None:
+        """Empty the wake-up pipe. Call with ``lock`` held (dispatcher only)."""
+        if self._wakeup_sent and self.wakeup_reader is not None:
+            self.wakeup_reader.recv_bytes()
+            self._wakeup_sent = False
+
+    def close_wakeup(self) -> None:
+        with self.lock:
+            self._wakeup_closed = True
+            for end in (self.wakeup_reader, self._wakeup_writer):
+                if end is not None:
+                    end.close()
+
+    def close(self, cancel_pending: bool = False) -> None:
+        """Stop accepting work; what is pending still runs, unless *cancel_pending*.
+
+        Idempotent; safe from any thread, a finalizer or the exit hook.
+        """
+        with self.lock:
+            cancelled = list(self.pending) if cancel_pending else []
+            if cancel_pending:
+                self.pending.clear()
+            self.closed = True
+            self.wake_dispatcher()
+        self.run_close_hooks()
+        for item in cancelled:  # outside the lock: cancel() runs callbacks
+            item.future.cancel()
+            item.future.set_running_or_notify_cancel()
+
+    def run_close_hooks(self) -> None:
+        for hook in self.on_close:
+            hook()
