@@ -446,9 +446,17 @@ class _Inbox:
     dispatcher's read in ``take_wakeup`` never blocks either.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_workers: int) -> None:
         self.lock = threading.Lock()
         self.pending: collections.deque[_WorkItem] = collections.deque()
+        # How many of the oldest pending items free workers would take right
+        # now: max_workers minus the workers running a task. Written by the
+        # dispatcher: lowered as it takes an item (_next_item), recomputed on
+        # each turn of its loop (_publish_free_workers). close(cancel_pending)
+        # lets that many run -- the calls a worker is about to start, as the
+        # stdlib lets run the calls it moved ahead to its workers -- and
+        # cancels the rest.
+        self.free_workers = max_workers
         self.closed = False  # set once, by close()
         # set once, by terminate_workers()/kill_workers(): the workers' deaths
         # are wanted, so survive_crashes must not run their tasks again
@@ -509,12 +517,17 @@ class _Inbox:
     def close(self, cancel_pending: bool = False) -> None:
         """Stop accepting work; what is pending still runs, unless *cancel_pending*.
 
+        With *cancel_pending*, the pending items that free workers are about
+        to take still run (see ``free_workers``); the rest are cancelled.
+
         Idempotent; safe from any thread, a finalizer or the exit hook.
         """
         with self.lock:
-            cancelled = list(self.pending) if cancel_pending else []
+            cancelled = []
             if cancel_pending:
-                self.pending.clear()
+                while len(self.pending) > max(0, self.free_workers):
+                    cancelled.append(self.pending.pop())
+                cancelled.reverse()
             self.closed = True
             self.wake_dispatcher()
         if self.limit is not None:
@@ -684,6 +697,7 @@ class _Dispatcher:
             while True:
                 self._start_workers_for_pending()
                 self._hand_out_work()
+                self._publish_free_workers()
                 if self._finished():
                     return
                 self._wait_and_handle()
@@ -706,6 +720,12 @@ class _Dispatcher:
             return False
         return all(worker.task is None for worker in self.workers)
 
+    def _publish_free_workers(self) -> None:
+        """Tell the inbox how many workers are free (see ``_Inbox.free_workers``)."""
+        busy = sum(1 for worker in self.workers if worker.task is not None)
+        with self.inbox.lock:
+            self.inbox.free_workers = self.max_workers - busy
+
     def _is_broken(self) -> bool:
         with self.inbox.lock:
             return self.inbox.broken is not None
@@ -719,6 +739,7 @@ class _Dispatcher:
                 if not self.inbox.pending:
                     return None
                 item = self.inbox.pending.popleft()
+                self.inbox.free_workers -= 1  # exact again at _publish_free_workers
                 if self.inbox.limit is not None:
                     self.inbox.limit.release(item)  # room for a waiting submit
             if item.future.set_running_or_notify_cancel():
@@ -1298,7 +1319,7 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         self._max_workers = max_workers
         self._mp_context = mp_context
         self._fork = mp_context.get_start_method() == "fork"
-        self._inbox = _Inbox()
+        self._inbox = _Inbox(max_workers)
         self._dispatcher = _Dispatcher(
             self._inbox, mp_context, max_workers=max_workers,
             max_tasks_per_child=max_tasks_per_child, initializer=initializer,
