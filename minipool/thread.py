@@ -116,7 +116,10 @@ class _WorkItem:
             result = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:
             self.future.set_exception(exc)
-            del exc  # break the cycle exc -> traceback -> this frame -> exc
+            # Break the cycle exc -> traceback -> this frame -> self -> future
+            # -> exc, which would keep them (and this worker's Thread, through
+            # the frame's callers) alive until the cyclic collector runs.
+            del self
         else:
             self.future.set_result(result)
 
@@ -269,6 +272,9 @@ class _ConfiguredWorkItem(_WorkItem):
                 self.watchdog.discard(deadline)
             if self.tracker is not None:
                 self.tracker.worker_idle(worker)  # busy until the call returned
+        # A raised exception's traceback reaches this frame too (it called
+        # _call_and_settle): break the cycle here as well, as in _WorkItem.run.
+        del self
 
     def describe(self) -> str:
         return _describe_call(self.fn, self.args, self.kwargs)
@@ -284,7 +290,7 @@ class _ConfiguredWorkItem(_WorkItem):
                 self.future.set_exception(exc)
             except InvalidStateError:
                 pass  # it timed out: its outcome is discarded, as documented
-            del exc  # break the cycle exc -> traceback -> this frame -> exc
+            del self  # break the cycle, as in _WorkItem.run (and run() does too)
             return
         try:
             self.future.set_result(result)

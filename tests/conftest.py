@@ -255,6 +255,7 @@ NOT_APPLICABLE: dict[str, str] = {
     "test_process_pool.py::test_map_default_chunksize_raises_a_calls_exception_at_its_position":
         "the worker's traceback as __cause__ is a process pool's way",
     "test_process_pool.py::test_callbacks_run_in_the_submitting_process": "where callbacks run",
+    "test_no_cycles.py::test_a_task_exception_is_freed_without_the_cyclic_collector": _THREADS,
     "test_shutdown_cancel.py::test_shutdown_cancel_futures_right_after_submits_runs_some_and_"
     "cancels_most": "a process pool's worker queue: how many calls it moved ahead of the workers",
     "test_reply_path.py::test_a_result_that_exits_when_pickled_in_the_worker_raises_system_exit":
