@@ -291,8 +291,10 @@ NEEDS_ANOTHER_PROCESS: dict[str, str] = {
         "its task kills the process that runs it: here, the test's own",
     "test_process_pool.py::test_unpicklable_argument_fails_only_its_future": _PICKLED,
     "test_process_pool.py::test_map_default_chunksize_fails_an_unpicklable_argument_at_its_position":
-        "an unpicklable argument makes map() itself raise",
+        _PICKLED,
     "test_process_pool.py::test_unpicklable_result_fails_only_its_future": _PICKLED,
+    "test_process_pool.py::test_map_default_chunksize_fails_an_unpicklable_result_at_its_position":
+        _PICKLED,
     "test_process_pool.py::test_unpicklable_exception_fails_only_its_future": _PICKLED,
 }
 
