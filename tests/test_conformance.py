@@ -45,6 +45,15 @@ def test_kit_finds_no_failure_in_minipools_own_pools() -> None:
     assert "FAIL" not in run.stdout and "| **total** |" in run.stdout
 
 
+@pytest.mark.timeout(120)
+def test_kit_finds_no_failure_in_the_stdlibs_pools() -> None:
+    # concurrent.futures of this Python is what the kit holds executors to.
+    run = conformance("concurrent.futures:ThreadPoolExecutor",
+                      "concurrent.futures:ProcessPoolExecutor")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "FAIL" not in run.stdout and "| **total** |" in run.stdout
+
+
 @pytest.mark.timeout(30)
 def test_kit_without_the_tests_folder_says_what_it_needs(tmp_path: pathlib.Path) -> None:
     run = conformance("minipool:MiniThreadPool", "--tests", str(tmp_path))
