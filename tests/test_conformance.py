@@ -1,22 +1,41 @@
-"""The conformance kit (``python -m minipool conformance``) tells pass, fail and n/a apart."""
+"""The conformance kit (``python -m minipool conformance``) tells pass, fail and n/a apart.
+
+It runs the compat suite that ships inside the package (``minipool.conformance``),
+so the last tests install minipool (not editable) into a scratch directory and
+run the kit from another one, with nothing of the checkout importable.
+"""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
+from typing import Optional
 
 import pytest
 
+import minipool
+
 TESTS = pathlib.Path(__file__).resolve().parent
+CHECKOUT = TESTS.parent
 # Three tests the kit's executors can pass, and one no executor under test applies to.
 FEW = ("map_stops_at_the_shortest or map_over_nothing or submit_passes_positional "
        "or thread_name_prefix")
 
 
-def conformance(*args: str) -> subprocess.CompletedProcess[str]:
+def conformance(*args: str, cwd: pathlib.Path = TESTS, path: Optional[str] = None,
+                **env: str) -> subprocess.CompletedProcess[str]:
+    """The kit, run from *cwd* (the tests/ folder: kit_executors is importable there).
+
+    *path* is its PYTHONPATH; by default this process's sys.path, so that it
+    imports the same minipool as the tests.
+    """
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path) if path is None
+                       else path, **env)
     return subprocess.run([sys.executable, "-m", "minipool", "conformance", *args],
-                          cwd=TESTS, capture_output=True, text=True, timeout=100)
+                          cwd=cwd, env=environment, capture_output=True, text=True,
+                          timeout=100)
 
 
 def row(output: str, test: str) -> list[str]:
@@ -55,7 +74,55 @@ def test_kit_finds_no_failure_in_the_stdlibs_pools() -> None:
 
 
 @pytest.mark.timeout(30)
-def test_kit_without_the_tests_folder_says_what_it_needs(tmp_path: pathlib.Path) -> None:
-    run = conformance("minipool:MiniThreadPool", "--tests", str(tmp_path))
+def test_kit_says_what_it_expects_of_a_malformed_factory() -> None:
+    run = conformance("minipool.MiniThreadPool")
     assert run.returncode == 2
-    assert "not installed with minipool" in run.stderr and "--tests" in run.stderr
+    assert "expected MODULE:FACTORY, got ['minipool.MiniThreadPool']" in run.stderr
+
+
+# ------------------------------------------------------------ the installed kit
+MY_EXECUTORS = """
+import concurrent.futures
+
+def threads():
+    return concurrent.futures.ThreadPoolExecutor(2)
+"""
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """minipool, pip-installed (a wheel built from the checkout) into a scratch folder.
+
+    --no-deps: pytest, pytest-timeout and hypothesis are this interpreter's; a
+    fresh venv with them takes about a minute, the install alone about 12 s.
+    """
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
+                    "--target", str(site), str(CHECKOUT)], check=True, timeout=240,
+                   capture_output=True)
+    return site
+
+
+@pytest.mark.timeout(300)
+def test_installed_kit_runs_from_any_directory(installed: pathlib.Path,
+                                               tmp_path: pathlib.Path) -> None:
+    # A stranger's directory: their executor module, and a pytest configuration
+    # that would break any pytest run that read it.
+    (tmp_path / "my_executors.py").write_text(MY_EXECUTORS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --no-such-option\n")
+    where = subprocess.run([sys.executable, "-c", "import minipool; print(minipool.__file__)"],
+                           cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(installed)),
+                           capture_output=True, text=True, check=True)
+    assert where.stdout.startswith(str(installed)), where.stdout  # not the checkout's
+    run = conformance("minipool:MiniThreadPool", "my_executors:threads", "-k", FEW,
+                      cwd=tmp_path, path=str(installed))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert row(run.stdout, "**total**") == ["3 pass, 0 fail, 1 n/a"] * 2
+    assert row(run.stdout, "test_thread_name_prefix_names_the_workers") == ["n/a", "n/a"]
+
+
+def test_the_installed_package_holds_the_whole_compat_suite(installed: pathlib.Path) -> None:
+    shipped = sorted(p.name for p in (installed / "minipool" / "conformance").glob("*.py"))
+    source = sorted(p.name for p in
+                    (pathlib.Path(minipool.__file__).parent / "conformance").glob("*.py"))
+    assert shipped == source and "plugin.py" in shipped and "test_prop_executor.py" in shipped

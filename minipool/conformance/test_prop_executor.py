@@ -59,9 +59,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Optional
 
-import process_prop_tasks as tasks_mod
 import pytest
-from conftest import _children, join_by
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -73,7 +71,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from strategies import (
+
+import minipool
+from minipool.conformance import process_prop_tasks as tasks_mod
+from minipool.conformance.plugin import _children, join_by
+from minipool.conformance.strategies import (
     N_GATES,
     RETURN_WHENS,
     ExampleCounter,
@@ -89,8 +91,6 @@ from strategies import (
     task_batches,
     task_kinds,
 )
-
-import minipool
 
 IMPLS = ("stdlib", "minipool")
 MODULES = {"stdlib": concurrent.futures, "minipool": minipool}
