@@ -14,8 +14,10 @@ class DropsTheLastResult(minipool.MiniThreadPool):
         return iter(list(super().map(fn, *iterables, **kwargs))[:-1])
 
 
-def broken_map() -> DropsTheLastResult:
-    return DropsTheLastResult(2)
+def broken_map(max_workers: int = 2) -> DropsTheLastResult:
+    # max_workers: the kit's state machine then knows the worker count, and
+    # calls map() whenever a worker is free (the broken map is soon caught).
+    return DropsTheLastResult(max_workers)
 
 
 _dask_client: Any = None

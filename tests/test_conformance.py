@@ -80,6 +80,23 @@ def test_kit_says_what_it_expects_of_a_malformed_factory() -> None:
     assert "expected MODULE:FACTORY, got ['minipool.MiniThreadPool']" in run.stderr
 
 
+@pytest.mark.timeout(120)
+def test_kit_properties_adds_the_state_machines_verdict() -> None:
+    # The dev profile keeps the run short (a few seconds for the good executor;
+    # 10-35 s for the broken one, most of it shrinking the failing program).
+    run = conformance("minipool:MiniThreadPool", "kit_executors:broken_map", "--properties",
+                      "-k", "machine", HYPOTHESIS_PROFILE="dev")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert row(run.stdout, "test_executor_under_test_machine") == ["pass", "FAIL"]
+
+
+@pytest.mark.timeout(30)
+def test_kit_without_properties_leaves_the_state_machines_out() -> None:
+    run = conformance("minipool:MiniThreadPool", "-k", "machine")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "machine" not in run.stdout
+
+
 # ------------------------------------------------------------ the installed kit
 MY_EXECUTORS = """
 import concurrent.futures
