@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 from typing import Optional
@@ -106,6 +107,11 @@ def threads():
 """
 
 
+# What pip needs to build minipool; copied, so that the build leaves nothing in
+# the checkout (setuptools' build/ would keep files since deleted, and ship them).
+SOURCE = ["minipool", "setup.cfg", "pyproject.toml", "README.md"]
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """minipool, pip-installed (a wheel built from the checkout) into a scratch folder.
@@ -113,9 +119,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     --no-deps: pytest, pytest-timeout and hypothesis are this interpreter's; a
     fresh venv with them takes about a minute, the install alone about 12 s.
     """
-    site = tmp_path_factory.mktemp("site")
+    source, site = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("site")
+    for name in SOURCE:
+        if (CHECKOUT / name).is_dir():
+            shutil.copytree(CHECKOUT / name, source / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(CHECKOUT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
-                    "--target", str(site), str(CHECKOUT)], check=True, timeout=240,
+                    "--target", str(site), str(source)], check=True, timeout=240,
                    capture_output=True)
     return site
 

@@ -26,10 +26,13 @@ failures in DASK_XFAIL, so that an upstream fix shows up.
 Where it is loaded: it ships inside the package (``minipool.conformance``)
 with the tests it serves, so that the kit runs from an installed minipool.
 The checkout's ``conftest.py`` loads it for the project's own run (``tests/``
-and this package's test modules, setup.cfg's ``testpaths``); this package's
-``conftest.py`` loads it for ``pytest --pyargs minipool.conformance``; the
-kit names it with ``-p``. It registers the suite's markers and warning
-filters itself (``pytest_configure``), so they hold wherever it runs.
+and this package's test modules, setup.cfg's ``testpaths``); the kit names it
+with ``-p`` (``pytest --pyargs minipool.conformance -p
+minipool.conformance.plugin`` by hand). The package has no ``conftest.py``
+that could load it: pytest refuses ``pytest_plugins`` in a conftest it meets
+below its rootdir, as ``pytest minipool/`` in a checkout would. It registers
+the suite's markers and warning filters itself (``pytest_configure``), so
+they hold wherever it runs.
 """
 
 from __future__ import annotations
