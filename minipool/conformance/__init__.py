@@ -14,9 +14,9 @@ the stdlib and minipool: one suite, not two.
 * ``test_prop_executor.py`` -- the executor state machines (hypothesis): the
   stdlib's pool and minipool's side by side, or the kit's executor alone
 * ``strategies.py``     -- every hypothesis strategy and profile of the suite
-* ``executor_tasks.py``, ``process_tasks.py``, ``process_prop_tasks.py`` --
-  the tasks: importable by name, so worker processes (fork, spawn,
-  forkserver, a dask worker) find them
+* ``executor_tasks.py``, ``process_tasks.py``, ``process_prop_tasks.py``,
+  ``socket_prop_tasks.py`` -- the tasks: importable by name, so worker
+  processes (fork, spawn, forkserver, a dask worker) find them
 
 Importing this package imports nothing else: pytest and hypothesis are
 needed only to run the modules (``pip install 'minipool[test]'``).

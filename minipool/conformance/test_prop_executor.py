@@ -49,7 +49,7 @@ The conformance kit's machine
 -----------------------------
 ``python -m minipool conformance --properties`` runs the same machine on the
 kit's executor alone (``KitMachine``, ``test_executor_under_test_machine``)
-through a ``SocketHarness``: its tasks (``process_prop_tasks.reported_task``)
+through a ``SocketHarness``: its tasks (``socket_prop_tasks.reported_task``)
 reach their gates and report their start over a loopback socket, so they run
 wherever the executor runs them. The model holds the executor to the stdlib's
 pool of its kind: if it runs tasks in the test's process, a task queued
@@ -99,6 +99,7 @@ from hypothesis.stateful import (
 
 import minipool
 from minipool.conformance import process_prop_tasks as tasks_mod
+from minipool.conformance import socket_prop_tasks
 from minipool.conformance.plugin import _children, left_running, runs_tasks_elsewhere
 from minipool.conformance.strategies import (
     N_GATES,
@@ -255,7 +256,7 @@ class SocketHarness(ThreadHarness):
         self.takes_cancel_futures = (
             "cancel_futures" in inspect.signature(self.pools["kit"].shutdown).parameters)
         self.runs_elsewhere = runs_tasks_elsewhere("kit")
-        self.server = tasks_mod.GateServer(N_GATES)
+        self.server = socket_prop_tasks.GateServer(N_GATES)
         self.gates = self.server.gates
         self.helper_threads = {self.server.thread}
 
@@ -271,8 +272,8 @@ class SocketHarness(ThreadHarness):
         return (1, chunksize)  # either: the stdlib's thread pool, or its process pool
 
     def submit(self, impl: str, task: Task) -> Any:
-        return self.pools[impl].submit(tasks_mod.reported_task, self.server.address, task.id,
-                                       task.kind, task.arg, task.gate)
+        return self.pools[impl].submit(socket_prop_tasks.reported_task, self.server.address,
+                                       task.id, task.kind, task.arg, task.gate)
 
     def next_started(self, impl: str, timeout: float) -> Optional[int]:
         try:
