@@ -123,7 +123,7 @@ class UnderTestPool:
                  **others: Any) -> Any:
         if others:
             raise TypeError(f"the executor under test ({self.name}) is made without "
-                            f"{sorted(others)}: list this test in conftest.NOT_APPLICABLE")
+                            f"{sorted(others)}: list this test in plugin.NOT_APPLICABLE")
         return self._make()
 
     def sized(self, workers: int) -> Any:
