@@ -2,7 +2,7 @@
 
 It runs the compat suite that ships inside the package (``minipool.conformance``),
 so the last tests install minipool (not editable) into a scratch directory and
-run the kit from another one, with nothing of the checkout importable.
+run the kit from another one, importing that installed copy (they check it).
 """
 
 from __future__ import annotations
