@@ -88,8 +88,8 @@ ALLOWED_READS: dict[str, str] = {
         "constructor refuses max_tasks_per_child",
 }
 
-_UNPICKLING = ("docs/differences.md#a-payload-that-cannot-be-unpickled-fails-one-future-not-the-pool: "
-               "only that future fails; the stdlib breaks the pool (BrokenProcessPool)")
+_UNPICKLING = ("docs/differences.md#a-payload-that-cannot-be-unpickled-fails-one-future-"
+               "not-the-pool: only that future fails; the stdlib breaks the pool")
 _CANCELLED_IS_DONE = ("docs/differences.md#wait-counts-a-cancelled-future-as-done-at-once: "
                       "a cancelled future no executor acknowledged is in done, not not_done")
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import multiprocessing
 
-import process_tasks as tasks
 import pytest
+
+from minipool.conformance import process_tasks as tasks
 
 pytestmark = pytest.mark.timeout(60)
 
