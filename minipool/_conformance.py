@@ -2,14 +2,16 @@
 
 ``FACTORY()`` must return a ``concurrent.futures``-style Executor (for example
 ``concurrent.futures:ThreadPoolExecutor``). For each factory, one pytest run
-of minipool's own compat suite (the ``tests/`` folder of a minipool checkout)
+of minipool's compat suite, installed with the package (``minipool.conformance``),
 with that executor as the only implementation; then one table, a column per
 executor, a row per test::
 
     main(argv) --> for each MODULE:FACTORY:
-                     pytest tests/ --junitxml=REPORT      (a child process; its
-                       $MINIPOOL_CONFORMANCE_FACTORY=MODULE:FACTORY   conftest makes
-                                                          impl "kit" from it)
+                     pytest --pyargs minipool.conformance      (a child process,
+                       -p minipool.conformance.plugin            in a scratch
+                       --junitxml=REPORT                         directory; the
+                       $MINIPOOL_CONFORMANCE_FACTORY=MODULE:FACTORY   plugin makes
+                                                                 impl "kit" from it)
                      _read_report(REPORT) -> {test: outcome}
                    _print_table(outcomes)
 
@@ -17,11 +19,15 @@ Outcomes: ``pass``, ``FAIL`` (a failure, or an error such as a leaked thread),
 ``n/a`` (a test about one machine's pools: thread names, pids, start
 methods, max_workers, initializers, where callbacks run; or one whose task
 shares objects with the test while this executor runs tasks in another
-process). tests/conftest.py holds those tables and says why for each.
+process). minipool/conformance/plugin.py holds those tables and says why for
+each. ``--properties`` adds the executor state machine's verdict (hypothesis).
 
-Requirements: a checkout of minipool (the tests are not installed; ``--tests
-DIR`` names the folder otherwise), pytest and pytest-timeout (``pip install
-'minipool[test]'``), and MODULE importable from the current directory.
+Works from any directory: pytest runs in a scratch directory with no
+configuration file of its own (``-c`` the null device), so the caller's
+directory and its pytest settings play no part, except that MODULE is
+imported from there (the caller's directory goes first on ``PYTHONPATH``).
+Requirements: pytest, pytest-timeout and hypothesis (``pip install
+'minipool[test]'``).
 
 Threads/processes: none here; each pytest run is a child process, run one
 after the other.
@@ -30,6 +36,7 @@ after the other.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -38,22 +45,26 @@ import tempfile
 import xml.etree.ElementTree as ET
 from typing import Optional
 
-FACTORY_ENV_VAR = "MINIPOOL_CONFORMANCE_FACTORY"  # read by tests/conftest.py
-DEFAULT_TESTS = pathlib.Path(__file__).resolve().parent.parent / "tests"
+FACTORY_ENV_VAR = "MINIPOOL_CONFORMANCE_FACTORY"  # read by minipool/conformance/plugin.py
+SUITE = "minipool.conformance"
+PLUGIN = "minipool.conformance.plugin"
+# The suite's per-test default (setup.cfg's [tool:pytest] timeout, which the
+# kit does not read: it runs with no configuration file).
+TIMEOUT_SECONDS = 60
+NEEDS = ("pytest", "pytest_timeout", "hypothesis")  # setup.cfg's test extra
 NOT_APPLICABLE_PREFIX = "not applicable: "
 PASS, FAIL, NOT_APPLICABLE = "pass", "FAIL", "n/a"
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    tests = pathlib.Path(args.tests)
-    problem = _missing_requirement(tests, args.factories)
+    problem = _missing_requirement(args.factories)
     if problem:
         print(problem, file=sys.stderr)
         return 2
     columns = {}
     for factory in args.factories:
-        outcomes = _run_suite(tests, factory, args.k, args.verbose)
+        outcomes = _run_suite(factory, args.k, args.properties, args.verbose)
         if outcomes is None:
             return 2
         columns[factory] = outcomes
@@ -68,21 +79,16 @@ def _parser() -> argparse.ArgumentParser:
                     "fails or is not applicable.")
     parser.add_argument("factories", nargs="+", metavar="MODULE:FACTORY",
                         help="FACTORY() returns the Executor to test")
-    parser.add_argument("--tests", default=str(DEFAULT_TESTS),
-                        help="the tests/ folder of a minipool checkout (default: %(default)s)")
+    parser.add_argument("--properties", action="store_true",
+                        help="also run the executor state machine (hypothesis; minutes)")
     parser.add_argument("-k", default="", help="only tests matching this pytest -k expression")
     parser.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
     return parser
 
 
-def _missing_requirement(tests: pathlib.Path, factories: list[str]) -> Optional[str]:
-    if not (tests / "conftest.py").is_file():
-        return (f"no compat suite at {tests}: the tests are not installed with minipool; "
-                f"run from a checkout (pip install -e .) or pass --tests DIR")
-    for name in ("pytest", "pytest_timeout"):
-        try:
-            __import__(name)
-        except ImportError:
+def _missing_requirement(factories: list[str]) -> Optional[str]:
+    for name in NEEDS:
+        if importlib.util.find_spec(name) is None:
             return f"the conformance kit needs {name}: pip install 'minipool[test]'"
     bad = [f for f in factories if f.count(":") != 1 or not all(f.split(":"))]
     if bad:
@@ -90,21 +96,29 @@ def _missing_requirement(tests: pathlib.Path, factories: list[str]) -> Optional[
     return None
 
 
-def _run_suite(tests: pathlib.Path, factory: str, keyword: str,
+def _pytest_command(report: pathlib.Path, keyword: str, properties: bool) -> list[str]:
+    command = [sys.executable, "-m", "pytest", "--pyargs", SUITE, "-p", PLUGIN,
+               "-c", os.devnull, "--rootdir", str(report.parent), "-q", "-p", "no:cacheprovider",
+               f"--junitxml={report}", "-o", "junit_family=xunit1",
+               "-o", f"timeout={TIMEOUT_SECONDS}"]
+    if not properties:
+        command += ["-m", "not properties"]
+    if keyword:
+        command += ["-k", keyword]
+    return command
+
+
+def _run_suite(factory: str, keyword: str, properties: bool,
                verbose: bool) -> Optional[dict[str, str]]:
     """One pytest run with *factory*'s executor as the only impl: {test: outcome}."""
     with tempfile.TemporaryDirectory() as scratch:
         report = pathlib.Path(scratch) / "report.xml"
-        command = [sys.executable, "-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider",
-                   f"--junitxml={report}", "-o", "junit_family=xunit1"]
-        if keyword:
-            command += ["-k", keyword]
         env = dict(os.environ, **{FACTORY_ENV_VAR: factory})
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
-        run = subprocess.run(command, env=env, cwd=tests.parent, text=True,
-                             stdout=None if verbose else subprocess.PIPE,
+        run = subprocess.run(_pytest_command(report, keyword, properties), env=env, cwd=scratch,
+                             text=True, stdout=None if verbose else subprocess.PIPE,
                              stderr=subprocess.STDOUT)
-        if not report.exists() or run.returncode not in (0, 1):
+        if not report.exists() or run.returncode not in (0, 1, 5):
             print(f"{factory}: pytest could not run the suite (exit {run.returncode})",
                   file=sys.stderr)
             if run.stdout:

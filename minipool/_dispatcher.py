@@ -23,11 +23,9 @@ How a task flows through the dispatcher::
         a sentinel is ready -> _on_exit(worker): its last replies, join, then
                                _on_unexpected_exit(worker) -> _break_pool(...)
 
-A pool configured with ``survive_crashes``, ``task_timeout`` or
-``timeline`` runs a ``_ConfiguredDispatcher`` (``_process_extras.py``)
-instead, which overrides the hooks marked "hook" below: what to do when a
-worker dies (``_on_unexpected_exit``), how long to wait (``_how_long_to_wait``,
-``_check_deadlines``), and what to note as a task moves.
+A configured pool runs a ``_ConfiguredDispatcher`` (``_process_extras.py``),
+which overrides the methods marked "Hook": what to do when a worker dies
+(``_on_unexpected_exit``), how long to wait (``_how_long_to_wait``), ...
 
 One pipe per worker, not a shared ``multiprocessing.Queue`` (whose lock a
 dying worker can take with it): a death can corrupt nothing but its own pipe,
@@ -41,10 +39,8 @@ Guarantees / Assumptions
 * Nothing waits without also watching the workers' sentinels, so no
   ``result()``, ``shutdown()`` or interpreter exit can hang on a dead worker.
 * Replacements (``max_tasks_per_child``) are started by the dispatcher
-  thread, under every start method: under ``fork`` that is a fork from a
-  multi-threaded process, which the stdlib refuses; minipool allows it
-  because a worker touches nothing of the parent's but its own pipe
-  (``_process_worker.py``).
+  thread, under ``fork`` too (which the stdlib refuses): a worker touches
+  nothing of the parent's but its own pipe (``_process_worker.py``).
 """
 
 from __future__ import annotations
@@ -185,6 +181,7 @@ class _Dispatcher:
             while True:
                 self._start_workers_for_pending()
                 self._hand_out_work()
+                self._publish_free_workers()
                 if self._finished():
                     return
                 self._wait_and_handle()
@@ -206,6 +203,12 @@ class _Dispatcher:
                 return False
         return all(worker.task is None for worker in self.workers)
 
+    def _publish_free_workers(self) -> None:
+        """Tell the inbox how many workers are free (see ``_Inbox.free_workers``)."""
+        busy = sum(1 for worker in self.workers if worker.task is not None)
+        with self.inbox.lock:
+            self.inbox.free_workers = self.settings.max_workers - busy
+
     def _is_broken(self) -> bool:
         with self.inbox.lock:
             return self.inbox.broken is not None
@@ -217,6 +220,7 @@ class _Dispatcher:
                 if not self.inbox.pending:
                     return None
                 item = self.inbox.pending.popleft()
+                self.inbox.free_workers -= 1  # exact again at _publish_free_workers
             if item.future.set_running_or_notify_cancel():
                 return item
 

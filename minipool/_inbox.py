@@ -1,18 +1,12 @@
 """The process pool's inbox: what the submitting threads and the dispatcher share.
 
-Submitting threads append a ``_WorkItem`` (the future and the pickled call)
-to ``_Inbox.pending`` and call ``_Inbox.wake_dispatcher``, under
-``_Inbox.lock``; the dispatcher thread (``_dispatcher.py``) takes items off
-``pending`` and empties the wake-up pipe (``take_wakeup``)::
+Submitting threads and the dispatcher thread (``_dispatcher.py``) use it
+under ``_Inbox.lock``; it has no thread of its own and never holds the pool::
 
     submit -> _Inbox.pending.append(item); _Inbox.wake_dispatcher()
                                              -> one byte on the wake-up pipe
     _Dispatcher: _selector.select() returns -> _Inbox.take_wakeup()
                  _next_item(): _Inbox.pending.popleft()
-
-``close`` (shutdown, the finalizer, the exit hook) and ``terminating``
-(terminate_workers/kill_workers) are set here too; the inbox never
-references the pool. No threads of its own.
 """
 
 from __future__ import annotations
@@ -65,15 +59,19 @@ class _Inbox:
 
     and likewise for ``closed`` (shutdown) in place of ``broken``.
 
-    The wake-up pipe: a message is in it exactly when ``_wakeup_sent`` is
-    True (both change only under ``lock``). So ``wake_dispatcher`` writes at
-    most one tiny message and never blocks, even with the lock held, and the
-    dispatcher's read in ``take_wakeup`` never blocks either.
+    The wake-up pipe holds a message exactly when ``_wakeup_sent`` is True
+    (both change only under ``lock``), so neither ``wake_dispatcher``'s write
+    nor ``take_wakeup``'s read ever blocks.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_workers: int) -> None:
         self.lock = threading.Lock()
         self.pending: collections.deque[_WorkItem] = collections.deque()
+        # How many of the oldest pending items free workers would take now
+        # (written by the dispatcher: _next_item, _publish_free_workers);
+        # close(cancel_pending) lets that many run, as the stdlib lets run the
+        # calls it moved ahead to its workers, and cancels the rest.
+        self.free_workers = max_workers
         self.closed = False  # set once, by close()
         # set once, by terminate_workers()/kill_workers(): the workers' deaths
         # are wanted, so survive_crashes must not run their tasks again
@@ -131,12 +129,16 @@ class _Inbox:
     def close(self, cancel_pending: bool = False) -> None:
         """Stop accepting work; what is pending still runs, unless *cancel_pending*.
 
+        With *cancel_pending*, the pending items that free workers are about
+        to take still run (see ``free_workers``); the rest are cancelled.
         Idempotent; safe from any thread, a finalizer or the exit hook.
         """
         with self.lock:
-            cancelled = list(self.pending) if cancel_pending else []
+            cancelled = []
             if cancel_pending:
-                self.pending.clear()
+                while len(self.pending) > max(0, self.free_workers):
+                    cancelled.append(self.pending.pop())
+                cancelled.reverse()
             self.closed = True
             self.wake_dispatcher()
         self.run_close_hooks()

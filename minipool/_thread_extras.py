@@ -141,6 +141,9 @@ class _ConfiguredWorkItem(_WorkItem):
                 self.watchdog.discard(deadline)
             if self.tracker is not None:
                 self.tracker.worker_idle(worker)  # busy until the call returned
+        # A raised exception's traceback reaches this frame too (it called
+        # _call_and_settle): break the cycle here as well, as in _WorkItem.run.
+        del self
 
     def describe(self) -> str:
         return _describe_call(self.fn, self.args, self.kwargs)
@@ -156,7 +159,7 @@ class _ConfiguredWorkItem(_WorkItem):
                 self.future.set_exception(exc)
             except InvalidStateError:
                 pass  # it timed out: its outcome is discarded, as documented
-            del exc  # break the cycle exc -> traceback -> this frame -> exc
+            del self  # break the cycle, as in _WorkItem.run (and run() does too)
             return
         try:
             self.future.set_result(result)

@@ -37,10 +37,8 @@ thread, before the dispatcher thread exists (a fork from a single-threaded
 process is the safe kind); under ``spawn``/``forkserver`` the dispatcher
 starts them on demand.
 
-No user code runs under a pool lock: done callbacks and hooks run where a
-future is settled, always with ``_Inbox.lock`` released (``_Inbox.close`` and
-``_break_pool`` take the items out under it and settle them after), so a
-callback may call ``submit``.
+No user code runs under ``_Inbox.lock``: futures are settled with it
+released (``_Inbox.close``, ``_break_pool``), so a callback may ``submit``.
 
 Stopping: ``shutdown``, the pool's finalizer and the interpreter-exit hook
 (``_exit.py``) all call ``_Inbox.close``; the dispatcher runs what is
@@ -104,11 +102,7 @@ def _default_max_workers() -> int:
 
 
 def _worker_count(max_workers: int) -> int:
-    """*max_workers* as an int; TypeError for a float, as the stdlib's process pool.
-
-    (Its thread pool, and MiniThreadPool, take a float.) Anything with
-    ``__index__`` counts, True included, as in the stdlib.
-    """
+    """*max_workers* as an int (``__index__``); TypeError for a float, as the stdlib's."""
     try:
         return operator.index(max_workers)
     except TypeError:
@@ -162,7 +156,7 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         self._fork = mp_context.get_start_method() == "fork"
         self._settings = _Settings(mp_context, max_workers, max_tasks_per_child, initializer,
                                    initargs, f"MiniProcessPool-{next(self._pool_numbers)}")
-        self._inbox = _Inbox()
+        self._inbox = _Inbox(max_workers)
         # Started by the first submit; read and written under _inbox.lock.
         self._dispatcher_thread: Optional[threading.Thread] = None
         self._extras: Optional[_Extras] = None  # configure(): then fixed

@@ -98,7 +98,8 @@ class _WorkItem:
             result = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:
             self.future.set_exception(exc)
-            del exc  # break the cycle exc -> traceback -> this frame -> exc
+            # Break the cycle exc -> traceback -> frame -> self -> future -> exc,
+            del self  # which would keep this worker's Thread alive until a gc pass
         else:
             self.future.set_result(result)
 

@@ -2,10 +2,11 @@
 """Proof that the property suite bites: inject known bugs, one at a time.
 
 For each mutation below, this script copies the repository's ``minipool/``,
-``tests/`` and ``setup.cfg`` to a fresh temporary directory, applies the
-mutation there (an exact text replacement, which fails loudly if the target
-text is not found exactly once, so a mutation cannot silently go stale), and
-runs the property suite (``tests/test_prop_*.py``) in that directory under the
+``tests/``, ``setup.cfg`` and ``conftest.py`` to a fresh temporary directory,
+applies the mutation there (an exact text replacement, which fails loudly if
+the target text is not found exactly once, so a mutation cannot silently go
+stale), and runs the property suite (``tests/test_prop_*.py`` and
+``minipool/conformance/test_prop_executor.py``) in that directory under the
 ``ci`` profile with a fixed seed. pytest is started from the temporary
 directory, so ``import minipool`` finds the mutated copy (the script checks
 that it does). A mutation is *caught* if the suite fails.
@@ -37,7 +38,7 @@ from typing import Optional
 
 REPO = Path(__file__).resolve().parent.parent
 PROPERTY_TESTS = ["tests/test_prop_future.py", "tests/test_prop_wait.py",
-                  "tests/test_prop_executor.py"]
+                  "minipool/conformance/test_prop_executor.py"]
 SEED = "20240611"
 RUN_TIMEOUT = 900  # seconds per mutation: a hang counts as a catch only if pytest-timeout saw it
 
@@ -163,6 +164,7 @@ def copy_repo(dest: Path) -> None:
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "setup.cfg", dest / "setup.cfg")
+    shutil.copy(REPO / "conftest.py", dest / "conftest.py")  # loads the suite's plugin
 
 
 def run_suite(root: Path, python: str, log: Optional[Path] = None

@@ -7,11 +7,11 @@ import threading
 from typing import Any
 
 import extras_tasks
-import process_tasks as tasks
 import pytest
-from process_tasks import Gates
 
 import minipool
+from minipool.conformance import process_tasks as tasks
+from minipool.conformance.process_tasks import Gates
 
 pytestmark = pytest.mark.minipool_only
 

@@ -57,7 +57,8 @@ from types import ModuleType
 from typing import Any, Callable, Iterator
 
 import pytest
-from executor_tasks import SocketGate, gated
+
+from minipool.conformance.executor_tasks import SocketGate, gated
 
 LONG = 10.0  # seconds: the most any wait in a passing test should need
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -14,11 +14,11 @@ import time
 from typing import Any
 
 import extras_tasks
-import process_tasks as tasks
 import pytest
-from process_tasks import Gates
 
 import minipool
+from minipool.conformance import process_tasks as tasks
+from minipool.conformance.process_tasks import Gates
 from minipool.process import BrokenProcessPool
 
 pytestmark = pytest.mark.minipool_only
@@ -63,7 +63,7 @@ def test_a_crash_fails_only_the_running_task_and_the_pool_goes_on(method: str) -
         assert isinstance(error, minipool.WorkerCrashed)
         assert isinstance(error, BrokenProcessPool)  # code written for the stdlib still catches it
         assert (error.pid, error.exitcode, error.signal_name) == (doomed_pid, 3, None)
-        assert error.task == "process_tasks.exit_abruptly(3)"
+        assert error.task == f"{tasks.__name__}.exit_abruptly(3)"
         assert f"worker process {doomed_pid} exited with code 3" in str(error)
         gates.release()
         assert bystander.result(timeout=60) == "bystander"

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import test_docs
-from conftest import HAS_DASK
 
 import minipool
+from minipool.conformance.plugin import HAS_DASK
 
 pytestmark = pytest.mark.timeout(60)
 needs_dask = pytest.mark.skipif(not HAS_DASK, reason="distributed is installed on CI's "

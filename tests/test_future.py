@@ -1,7 +1,7 @@
 """The Future on its own: states, results, timeouts, callbacks, the setters, repr.
 
 Every test runs against ``concurrent.futures.Future`` and ``minipool.Future``
-(see conftest.py), so each one pins a stdlib behaviour minipool must copy.
+(see minipool/conformance/plugin.py), so each one pins a stdlib behaviour minipool must copy.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from typing import Any, Callable, Iterator
 
 import extras_tasks
 import hardening_tasks
-import process_tasks as tasks
 import pytest
-from process_tasks import Gates
 
 import minipool
+from minipool.conformance import process_tasks as tasks
+from minipool.conformance.process_tasks import Gates
 from minipool.process import BrokenProcessPool
 from minipool.thread import BrokenThreadPool
 

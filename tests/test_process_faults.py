@@ -17,19 +17,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
-import process_tasks as tasks
 import pytest
-from process_tasks import Gates
+
+from minipool.conformance import process_tasks as tasks
+from minipool.conformance.plugin import run_python
+from minipool.conformance.process_tasks import Gates
 
 METHODS = ["fork", "spawn", "forkserver"]
 ROUNDS = 3
-TESTS_DIR = Path(__file__).resolve().parent
 
 pytestmark = pytest.mark.minipool_only
 
@@ -83,7 +81,7 @@ def one_death(impl: Any, method: str, death: Death) -> None:
         assert isinstance(error, impl.BrokenProcessPool)
         message = str(error)
         assert f"worker process {worker_pid} {death.expected}" in message
-        assert f"while running task process_tasks.{death.task.__name__}(" in message
+        assert f"while running task {tasks.__name__}.{death.task.__name__}(" in message
         for other in [bystander, *queued]:
             other_error = other.exception(timeout=20)
             assert isinstance(other_error, impl.BrokenProcessPool)
@@ -146,7 +144,8 @@ def test_a_kill_racing_a_large_reply_never_hangs(impl: Any, method: str) -> None
 
 
 DEATH_THEN_EXIT = """
-import multiprocessing, os, minipool, process_tasks
+import multiprocessing, os, minipool
+from minipool.conformance import process_tasks
 pool = minipool.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("{method}"))
 dying = pool.submit(os._exit, 3)
 try:  # the worker may already be dead, or not yet
@@ -160,10 +159,7 @@ print(dying.exception())
 
 @pytest.mark.timeout(60)
 def test_interpreter_exit_after_a_death_does_not_hang(impl: Any, method: str) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS_DIR), *sys.path]))
-    script = textwrap.dedent(DEATH_THEN_EXIT.format(method=method))
-    done = subprocess.run([sys.executable, "-c", script],
-                          capture_output=True, text=True, timeout=30, env=env, check=False)
+    done = run_python(textwrap.dedent(DEATH_THEN_EXIT.format(method=method)))
     assert done.returncode == 0, done.stderr
     first, second = done.stdout.splitlines()
     assert first == "BrokenProcessPool BrokenProcessPool"

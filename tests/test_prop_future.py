@@ -27,7 +27,9 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from strategies import (
+
+import minipool
+from minipool.conformance.strategies import (
     ExampleCounter,
     callback_kinds,
     exceptions,
@@ -36,8 +38,6 @@ from strategies import (
     scaled,
     values,
 )
-
-import minipool
 
 IMPLS = {"stdlib": concurrent.futures, "minipool": minipool}
 # Where each implementation logs a callback that raised.

@@ -32,9 +32,15 @@ from typing import Any, Optional
 
 import pytest
 from hypothesis import given
-from strategies import ExampleCounter, WaitProgram, prop_timeout, scaled, wait_programs
 
 import minipool
+from minipool.conformance.strategies import (
+    ExampleCounter,
+    WaitProgram,
+    prop_timeout,
+    scaled,
+    wait_programs,
+)
 
 IMPLS = {"stdlib": concurrent.futures, "minipool": minipool}
 LONG = 10.0  # seconds: only a broken implementation ever waits this long

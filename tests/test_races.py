@@ -16,8 +16,9 @@ import threading
 import time
 from typing import Any
 
-import process_tasks as tasks
 import pytest
+
+from minipool.conformance import process_tasks as tasks
 
 WINDOW = 0.5  # how long the paused thread holds the door open for the other
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 
-import process_tasks as tasks
 import pytest
 
 import minipool
+from minipool.conformance import process_tasks as tasks
 
 pytestmark = pytest.mark.timeout(60)
 

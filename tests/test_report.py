@@ -25,11 +25,11 @@ import threading
 from typing import Any
 
 import extras_tasks
-import process_tasks
 import pytest
 
 import minipool
 from minipool import _report
+from minipool.conformance import process_tasks
 
 pytestmark = pytest.mark.minipool_only
 

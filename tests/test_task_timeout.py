@@ -12,11 +12,11 @@ import os
 import threading
 
 import extras_tasks
-import process_tasks as tasks
 import pytest
-from process_tasks import Gates
 
 import minipool
+from minipool.conformance import process_tasks as tasks
+from minipool.conformance.process_tasks import Gates
 
 pytestmark = pytest.mark.minipool_only
 
@@ -44,7 +44,7 @@ def test_process_task_overrunning_its_timeout_fails_and_its_worker_is_replaced(
         assert isinstance(error, minipool.TaskTimeout)
         assert isinstance(error, minipool.TimeoutError)
         assert (error.task, error.limit, error.worker) == (
-            "process_tasks.block('never released')", 1.0, stuck_pid)
+            f"{tasks.__name__}.block('never released')", 1.0, stuck_pid)
         assert "ran longer than its task_timeout of 1.0 s" in str(error)
         assert not _is_alive(stuck_pid)  # killed (and joined) before the future failed
         results = [pool.submit(tasks.square, x) for x in range(6)]

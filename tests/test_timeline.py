@@ -9,11 +9,11 @@ import threading
 from typing import Any
 
 import extras_tasks
-import process_tasks as tasks
 import pytest
-from process_tasks import Gates
 
 import minipool
+from minipool.conformance import process_tasks as tasks
+from minipool.conformance.process_tasks import Gates
 
 pytestmark = pytest.mark.minipool_only
 
@@ -88,7 +88,7 @@ def test_process_stats_show_the_queue_and_the_busy_worker() -> None:
         stats = pool.stats()
         assert (stats.submitted, stats.queued, stats.running, stats.done) == (4, 3, 1, 0)
         assert [(w.worker, w.task) for w in stats.workers] == [
-            (pid, "process_tasks.block('running')")]
+            (pid, f"{tasks.__name__}.block('running')")]
         gates.release()
         assert running.result(timeout=50) == "running"
         assert [f.result(timeout=50) for f in queued] == [0, 1, 4]

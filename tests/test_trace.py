@@ -19,11 +19,11 @@ from collections import defaultdict
 from typing import Any
 
 import extras_tasks
-import process_tasks
 import pytest
 
 import minipool
 import minipool._timeline
+from minipool.conformance import process_tasks
 
 pytestmark = pytest.mark.minipool_only
 

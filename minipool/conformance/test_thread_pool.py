@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import os
-import subprocess
 import sys
 import textwrap
 import threading
@@ -13,12 +12,11 @@ import time
 
 import pytest
 
+from minipool.conformance.plugin import run_python
+
 LONG = 10.0  # seconds: the most any wait in a passing test should need
 
 pytestmark = pytest.mark.timeout(15)  # a stuck worker or a lost sentinel hangs shutdown
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def stdlib_default_max_workers():
     if sys.version_info >= (3, 13):
@@ -363,9 +361,7 @@ os.write(1, b"main done\\n")
 def test_interpreter_exit_finishes_queued_work_and_exits_cleanly(impl):
     import_line = ("from concurrent.futures import ThreadPoolExecutor as Pool" if impl.is_stdlib
                    else "from minipool import MiniThreadPool as Pool")
-    proc = subprocess.run(
-        [sys.executable, "-c", EXIT_SCRIPT.format(import_line=import_line)],
-        cwd=REPO, capture_output=True, text=True, timeout=30)
+    proc = run_python(EXIT_SCRIPT.format(import_line=import_line))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "main done"
@@ -393,8 +389,7 @@ def test_interpreter_exit_with_a_blocked_submit_chain_exits_cleanly(impl):
             return "first"
         pool.submit(first).add_done_callback(lambda f: print(f.result(), flush=True))
         """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=30)
+    proc = run_python(script)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["refused", "first"]
 

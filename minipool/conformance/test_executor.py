@@ -15,9 +15,10 @@ import concurrent.futures
 import os
 from typing import Any, Iterator
 
-import executor_tasks as tasks
 import pytest
-from executor_tasks import SocketGate
+
+from minipool.conformance import executor_tasks as tasks
+from minipool.conformance.executor_tasks import SocketGate
 
 LONG = 10.0  # seconds: the most any wait in a passing test should need
 WORKERS = 2  # the dask leg's LocalCluster has two workers too

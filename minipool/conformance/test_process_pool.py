@@ -11,23 +11,24 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 from typing import Any, Iterator
 
-import process_tasks as tasks
 import pytest
-from process_tasks import Gates
 
 import minipool
+from minipool.conformance import process_tasks as tasks
+from minipool.conformance.plugin import run_python
+from minipool.conformance.process_tasks import Gates
 
 METHODS = ["fork", "spawn", "forkserver"]
-TESTS_DIR = Path(__file__).resolve().parent
 STDLIB_HAS_MAX_TASKS = sys.version_info >= (3, 11)
-STDLIB_HAS_BUFFERSIZE = sys.version_info >= (3, 14)
+# The stdlib has map(buffersize=) from Python 3.14 on; before that only minipool
+# does, and an executor under test is held to this Python's concurrent.futures.
+buffersize_test = (pytest.mark.minipool_only if sys.version_info < (3, 14)
+                   else pytest.mark.usefixtures())
 
 
 def make_pool(impl: Any, method: str, workers: int = 2, gates: Gates | None = None,
@@ -266,10 +267,9 @@ def test_map_timeout(impl: Any, method: str, gates: Gates) -> None:
         gates.release()
 
 
+@buffersize_test
 @pytest.mark.timeout(30)
 def test_map_buffersize_limits_submissions(impl: Any, method: str) -> None:
-    if impl.is_stdlib and not STDLIB_HAS_BUFFERSIZE:
-        pytest.skip("the stdlib's map has buffersize from 3.14 on")
     read = []
 
     def inputs() -> Iterator[int]:
@@ -435,7 +435,7 @@ def test_unpicklable_call_fails_at_submit_naming_the_culprit(impl: Any, method: 
     assert function_error.startswith("cannot pickle the function of task ")
     assert "<lambda>" in function_error
     assert argument_error.startswith(
-        "cannot pickle keyword argument 'b' of task process_tasks.add(1, b=")
+        f"cannot pickle keyword argument 'b' of task {tasks.__name__}.add(1, b=")
     assert "cannot pickle '_thread.lock' object" in argument_error
 
 
@@ -445,7 +445,8 @@ def test_unpicklable_result_and_exception_are_named(impl: Any, method: str) -> N
     with make_pool(impl, method) as pool:
         result_error = str(pool.submit(tasks.return_lock).exception())
         exception_error = str(pool.submit(tasks.raise_error_with_lock).exception())
-    assert result_error.startswith("cannot pickle the result of task process_tasks.return_lock()")
+    assert result_error.startswith(
+        f"cannot pickle the result of task {tasks.__name__}.return_lock()")
     assert "'_thread.lock'" in result_error
     assert exception_error.startswith("cannot pickle the exception ErrorWithLock(")
 
@@ -459,7 +460,7 @@ def test_what_the_parent_cannot_unpickle_fails_only_its_future(impl: Any, method
         exception_error = pool.submit(tasks.raise_unloadable_error).exception()
         assert pool.submit(tasks.square, 5).result() == 25
     assert isinstance(result_error, ValueError)
-    assert "cannot unpickle the result of task process_tasks.return_unloadable()" in str(
+    assert f"cannot unpickle the result of task {tasks.__name__}.return_unloadable()" in str(
         result_error)
     assert isinstance(exception_error, TypeError)
     assert "cannot unpickle the exception raised by task" in str(exception_error)
@@ -482,7 +483,7 @@ def test_remote_traceback_names_the_worker(impl: Any, method: str) -> None:
 def test_initializer_failure_is_named_with_its_traceback(impl: Any, method: str) -> None:
     with make_pool(impl, method, 1, initializer=tasks.failing_initializer) as pool:
         error = pool.submit(tasks.square, 2).exception()
-    assert "The initializer process_tasks.failing_initializer failed" in str(error)
+    assert f"The initializer {tasks.__name__}.failing_initializer failed" in str(error)
     assert "ValueError: initializer says no" in str(error)
     assert "failing_initializer" in str(error.__cause__)
 
@@ -534,7 +535,8 @@ def test_a_callback_may_submit_more_work(impl: Any, method: str) -> None:
 
 # ====================================================== interpreter exit
 EXIT_SCRIPT = """
-import multiprocessing, {module} as futures, process_tasks
+import multiprocessing, {module} as futures
+from minipool.conformance import process_tasks
 pool = futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("{method}"))
 futures_ = [pool.submit(process_tasks.square, i) for i in range(6)]
 for f in futures_:
@@ -543,19 +545,13 @@ for f in futures_:
 """
 
 
-def run_script(script: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS_DIR), *sys.path]))
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=timeout, env=env, check=False)
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("ending", ["", "pool.shutdown(wait=False)", "del pool"],
                          ids=["no-shutdown", "shutdown-no-wait", "dropped"])
 def test_interpreter_exit_completes_the_submitted_work(
         impl: Any, method: str, ending: str) -> None:
     module = "concurrent.futures" if impl.is_stdlib else "minipool"
-    done = run_script(textwrap.dedent(
+    done = run_python(textwrap.dedent(
         EXIT_SCRIPT.format(module=module, method=method, ending=ending)))
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.split("\n")) == sorted(

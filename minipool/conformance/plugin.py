@@ -1,4 +1,4 @@
-"""The compatibility harness: every behavioural test runs against both implementations.
+"""The compat suite's pytest plugin: every behavioural test runs against both implementations.
 
 A test that takes the ``impl`` fixture runs twice: once with the stdlib's
 ``concurrent.futures`` and once with ``minipool``. A test marked
@@ -22,6 +22,17 @@ For them, ``impl.ThreadPool`` and ``impl.ProcessPool`` both make that executor
 apply to them are in NOT_APPLICABLE (and SHARES_MEMORY, for executors that run
 tasks in another process); dask's known differences are strict expected
 failures in DASK_XFAIL, so that an upstream fix shows up.
+
+Where it is loaded: it ships inside the package (``minipool.conformance``)
+with the tests it serves, so that the kit runs from an installed minipool.
+The checkout's ``conftest.py`` loads it for the project's own run (``tests/``
+and this package's test modules, setup.cfg's ``testpaths``); the kit names it
+with ``-p`` (``pytest --pyargs minipool.conformance -p
+minipool.conformance.plugin`` by hand). The package has no ``conftest.py``
+that could load it: pytest refuses ``pytest_plugins`` in a conftest it meets
+below its rootdir, as ``pytest minipool/`` in a checkout would. It registers
+the suite's markers and warning filters itself (``pytest_configure``), so
+they hold wherever it runs.
 """
 
 from __future__ import annotations
@@ -31,10 +42,12 @@ import concurrent.futures.process
 import concurrent.futures.thread
 import importlib
 import importlib.util
+import inspect
 import logging
 import multiprocessing
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -91,7 +104,7 @@ IMPLS = {"stdlib": STDLIB, "minipool": MINIPOOL}
 FACTORY_ENV_VAR = "MINIPOOL_CONFORMANCE_FACTORY"  # MODULE:FACTORY, from `minipool conformance`
 KIT_FACTORY = os.environ.get(FACTORY_ENV_VAR, "")
 HAS_DASK = importlib.util.find_spec("distributed") is not None
-DASK_WORKERS = 2  # tests/test_executor.py's WORKERS: what its gated tests assume
+DASK_WORKERS = 2  # test_executor.py's WORKERS: what its gated tests assume
 
 
 class UnderTestPool:
@@ -102,7 +115,7 @@ class UnderTestPool:
     the test belongs in NOT_APPLICABLE, and it fails loudly until it is there.
     """
 
-    def __init__(self, name: str, make: Callable[[], Any]) -> None:
+    def __init__(self, name: str, make: Callable[..., Any]) -> None:
         self.name = name
         self._make = make
 
@@ -110,8 +123,20 @@ class UnderTestPool:
                  **others: Any) -> Any:
         if others:
             raise TypeError(f"the executor under test ({self.name}) is made without "
-                            f"{sorted(others)}: list this test in conftest.NOT_APPLICABLE")
+                            f"{sorted(others)}: list this test in plugin.NOT_APPLICABLE")
         return self._make()
+
+    def sized(self, workers: int) -> Any:
+        """``FACTORY(max_workers=workers)`` if FACTORY takes that keyword, else None.
+
+        Only the kit's state machine asks (test_prop_executor.py): its model
+        of which task can start needs the worker count, where there is one.
+        """
+        try:
+            parameters = inspect.signature(self._make).parameters
+        except (TypeError, ValueError):  # a callable with no signature to read
+            return None
+        return self._make(max_workers=workers) if "max_workers" in parameters else None
 
 
 def under_test(name: str, make: Callable[[], Any]) -> Impl:
@@ -152,8 +177,36 @@ if KIT_FACTORY:
 ALL_IMPLS = {**IMPLS, **UNDER_TEST}
 
 
+MARKERS = [
+    "minipool_only: a behaviour minipool adds beyond the stdlib; runs against minipool alone",
+    "no_executor: tests Future, wait or as_completed with no executor; never runs against "
+    "an executor under test (dask, the conformance kit)",
+    "properties: a state machine for the kit's executor alone; runs only with "
+    "python -m minipool conformance --properties",
+    "slow: takes more than a few seconds",
+]
+# Python 3.12+ warns at every fork from a process that has threads. The suite
+# forks on purpose (the fork start method is tested, for both implementations)
+# while pools' threads exist; docs/process-pool.md says why minipool's forked
+# workers are safe (they never take a lock they inherited).
+WARNING_FILTERS = [
+    r"ignore:This process .* is multi-threaded, use of fork\(\) may lead to deadlocks"
+    ":DeprecationWarning",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's markers and warning filters, wherever it runs (checkout or kit)."""
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    for line in WARNING_FILTERS:
+        config.addinivalue_line("filterwarnings", line)
+
+
 def impl_names(metafunc: pytest.Metafunc) -> list[str]:
     definition = metafunc.definition
+    if definition.get_closest_marker("properties"):
+        return ["kit"] if KIT_FACTORY else []
     if definition.get_closest_marker("minipool_only"):
         return [] if KIT_FACTORY else ["minipool"]
     if definition.get_closest_marker("no_executor"):
@@ -210,9 +263,15 @@ def dask_client() -> Iterator[Any]:
         cluster.close()
 
 
-def impl_of(item: pytest.Item) -> Optional[str]:
+def params_of(item: pytest.Item) -> dict[str, Any]:
+    """The parameters of a parametrized test ({} for others)."""
     callspec = getattr(item, "callspec", None)
-    return None if callspec is None else callspec.params.get("impl")
+    return {} if callspec is None else dict(callspec.params)
+
+
+def impl_of(item: pytest.Item) -> Optional[str]:
+    name: Optional[str] = params_of(item).get("impl")
+    return name
 
 
 def table_key(item: pytest.Item) -> str:
@@ -255,6 +314,9 @@ NOT_APPLICABLE: dict[str, str] = {
     "test_process_pool.py::test_map_default_chunksize_raises_a_calls_exception_at_its_position":
         "the worker's traceback as __cause__ is a process pool's way",
     "test_process_pool.py::test_callbacks_run_in_the_submitting_process": "where callbacks run",
+    "test_no_cycles.py::test_a_task_exception_is_freed_without_the_cyclic_collector": _THREADS,
+    "test_shutdown_cancel.py::test_shutdown_cancel_futures_right_after_submits_runs_some_and_"
+    "cancels_most": "a process pool's worker queue: how many calls it moved ahead of the workers",
     "test_reply_path.py::test_a_result_that_exits_when_pickled_in_the_worker_raises_system_exit":
         "SystemExit while a worker pickles a result: a process pool's reply path (a dask "
         "worker dies of it and the task never completes)",
@@ -338,8 +400,10 @@ NEEDS_ANOTHER_PROCESS: dict[str, str] = {
         "its task kills the process that runs it: here, the test's own",
     "test_process_pool.py::test_unpicklable_argument_fails_only_its_future": _PICKLED,
     "test_process_pool.py::test_map_default_chunksize_fails_an_unpicklable_argument_at_its_position":
-        "an unpicklable argument makes map() itself raise",
+        _PICKLED,
     "test_process_pool.py::test_unpicklable_result_fails_only_its_future": _PICKLED,
+    "test_process_pool.py::test_map_default_chunksize_fails_an_unpicklable_result_at_its_position":
+        _PICKLED,
     "test_process_pool.py::test_unpicklable_exception_fails_only_its_future": _PICKLED,
     "test_clients.py::test_run_in_executor_on_a_process_pool_runs_the_call_in_a_worker_process":
         "it checks that the call ran in another process",
@@ -446,7 +510,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         name = impl_of(item)
         if KIT_FACTORY and name != "kit":
             dropped.append(item)  # the kit runs the executor under test alone
-        elif name in UNDER_TEST and item.callspec.params.get("method", "fork") != "fork":
+        elif item.get_closest_marker("properties") and not KIT_FACTORY:
+            dropped.append(item)  # the kit's alone: with no kit, it has no executor
+        elif name in UNDER_TEST and params_of(item).get("method", "fork") != "fork":
             dropped.append(item)  # start methods are one machine's business: run once
         else:
             kept.append(item)
@@ -491,8 +557,10 @@ DASK_THREADS = re.compile(
 
 
 # multiprocessing's own long-lived helpers, started once per interpreter on
-# first use and shared by every pool: not a pool's leak.
-_SERVICES = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver")
+# first use and shared by every pool: not a pool's leak (nor loky's tracker,
+# for the kit's loky:get_reusable_executor).
+_SERVICES = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver",
+             b"loky.backend.resource_tracker")
 
 
 def _children() -> set[int]:
@@ -503,7 +571,7 @@ def _children() -> set[int]:
             with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
                 pids.update(int(p) for p in f.read().split())
     except OSError:  # not Linux: multiprocessing's view is the best we have
-        return {p.pid for p in multiprocessing.active_children()}
+        return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
     return {p for p in pids if _is_running(p) and not _is_service(p)}
 
 
@@ -564,7 +632,21 @@ def no_leaked_threads_or_children(request: pytest.FixtureRequest) -> Any:
     yield
     on_dask = (impl_of(request.node) in UNDER_TEST  # dask, or the kit's (maybe dask too)
                or "dask_client" in request.fixturenames)
-    deadline = time.monotonic() + LEAK_GRACE_SECONDS
+    leaked, children = left_running(threads_before, children_before, LEAK_GRACE_SECONDS,
+                                    on_dask)
+    assert not leaked, f"threads left running after the test: {leaked}"
+    assert not children, f"child processes left running after the test: {sorted(children)}"
+
+
+def left_running(threads_before: set[threading.Thread], children_before: set[int],
+                 grace: float, on_dask: bool) -> tuple[list[str], set[int]]:
+    """The threads (names) and child processes (pids) started since the snapshot
+    (*threads_before*, *children_before*) that still run after up to *grace* seconds.
+
+    Threads are joined and children polled, not slept on. *on_dask*: the
+    threads and worker processes of a dask cluster are the cluster's, not a leak.
+    """
+    deadline = time.monotonic() + grace
     new_threads = [t for t in set(threading.enumerate()) - threads_before
                    if not (on_dask and DASK_THREADS.match(t.name))]
     for thread in new_threads:
@@ -574,10 +656,19 @@ def no_leaked_threads_or_children(request: pytest.FixtureRequest) -> Any:
     while True:
         children = _children() - children_before - DaskSession.worker_pids()
         if not children or time.monotonic() > deadline:
-            break
+            return leaked, children
         time.sleep(0.05)  # polling the OS for exits; no event to wait on
-    assert not leaked, f"threads left running after the test: {leaked}"
-    assert not children, f"child processes left running after the test: {sorted(children)}"
+
+
+def run_python(script: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run *script* (``python -c``) in a fresh interpreter; its output, as text.
+
+    Its ``PYTHONPATH`` is this process's ``sys.path``, so it imports the same
+    minipool and task modules as the tests, installed or from a checkout.
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=timeout, env=env, check=False)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -591,6 +682,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # ------------------------------------------------ property suite (hypothesis)
 # Registers the hypothesis profiles (dev, ci, deep) and loads ci as the
 # default, before the hypothesis plugin applies --hypothesis-profile.
-# Everything else of the property suite lives in tests/strategies.py and
-# tests/test_prop_*.py.
-import strategies  # noqa: E402, F401
+# Everything else of the property suite lives in strategies.py and the
+# test_prop_*.py modules (this package's and tests/).
+from minipool.conformance import strategies  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """Every hypothesis strategy and setting of the property suite, in one place.
 
-The property suite (``tests/test_prop_*.py``) runs generated programs against
+The property suite (``tests/test_prop_*.py`` and this package's
+``test_prop_executor.py``) runs generated programs against
 the stdlib's ``concurrent.futures`` and minipool side by side and compares
 what they do. This module holds:
 
@@ -50,6 +51,13 @@ settings.register_profile("deep", max_examples=2_000, stateful_step_count=50, **
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def active_settings() -> settings:
+    """The profile in force (this module loads one on import, so there always is one)."""
+    active = settings.default
+    assert active is not None
+    return active
+
+
 def scaled(factor: float, **overrides: Any) -> settings:
     """The active profile, with *factor* times its examples (at least 1).
 
@@ -62,7 +70,7 @@ def scaled(factor: float, **overrides: Any) -> settings:
     factor *= float(os.environ.get("MINIPOOL_PROP_SCALE", "1"))
     return settings(
         settings.default,
-        max_examples=max(1, round(settings.default.max_examples * factor)),
+        max_examples=max(1, round(active_settings().max_examples * factor)),
         **overrides,
     )
 
@@ -76,7 +84,7 @@ def prop_timeout(ci_seconds: float) -> float:
     env = os.environ.get("MINIPOOL_PROP_TIMEOUT")
     if env is not None:
         return float(env)
-    if settings.default.max_examples > settings.get_profile("ci").max_examples:
+    if active_settings().max_examples > settings.get_profile("ci").max_examples:
         return 0  # deep (or any longer profile): no timeout
     return ci_seconds
 

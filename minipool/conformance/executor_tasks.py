@@ -1,4 +1,4 @@
-"""Task functions and a gate for tests/test_executor.py: tasks that may run anywhere.
+"""Task functions and a gate for test_executor.py: tasks that may run anywhere.
 
 The executors under test may run a task in a thread, in a child process or
 on a dask worker (another process, in principle another machine). So these
@@ -6,8 +6,8 @@ tasks share nothing with the test but a loopback TCP connection:
 ``SocketGate`` listens; ``gated`` connects to it, reports its pid (the
 connection itself says "I started"), and blocks on ``recv`` until the test
 sends ``b"go"``. No polling, no sleeps; every wait has GATE_TIMEOUT.
-They live in a module of their own so that worker processes import them by
-name (pytest puts ``tests/`` on ``sys.path``; spawned children inherit it).
+They live in a module of their own, inside the package, so that worker
+processes import them by name (``minipool.conformance.executor_tasks``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Task functions for the process-pool tests.
 
-They live in a module of their own so that workers started with ``spawn``
-or ``forkserver`` can import them by name (pytest puts ``tests/`` on
-``sys.path``; spawned children inherit ``sys.path``).
+They live in a module of their own, inside the package, so that workers
+started with ``spawn`` or ``forkserver`` can import them by name
+(``minipool.conformance.process_tasks``).
 
 Synchronisation with the test, without sleeps: ``install_gates`` (used as the
 pool's *initializer*, so the objects are inherited, never pickled through the
