@@ -525,7 +525,9 @@ class _Inbox:
         with self.lock:
             cancelled = []
             if cancel_pending:
-                while len(self.pending) > max(0, self.free_workers):
+                # terminate/kill_workers: the workers are going, so nothing is about to start.
+                keep = 0 if self.terminating else max(0, self.free_workers)
+                while len(self.pending) > keep:
                     cancelled.append(self.pending.pop())
                 cancelled.reverse()
             self.closed = True
