@@ -129,14 +129,14 @@ class _Inbox:
     def close(self, cancel_pending: bool = False) -> None:
         """Stop accepting work; what is pending still runs, unless *cancel_pending*.
 
-        With *cancel_pending*, the pending items that free workers are about
-        to take still run (see ``free_workers``); the rest are cancelled.
-        Idempotent; safe from any thread, a finalizer or the exit hook.
+        With *cancel_pending*, those that free workers are about to take still
+        run (``free_workers``). Idempotent; safe from any thread and the exit hook.
         """
         with self.lock:
             cancelled = []
             if cancel_pending:
-                while len(self.pending) > max(0, self.free_workers):
+                keep = 0 if self.terminating else max(0, self.free_workers)  # none will start
+                while len(self.pending) > keep:
                     cancelled.append(self.pending.pop())
                 cancelled.reverse()
             self.closed = True

@@ -516,7 +516,7 @@ def test_a_worker_dying_in_its_initializer_is_reported_before_starting_its_task(
         message = str(future.exception(timeout=30))
     assert isinstance(future.exception(), BrokenProcessPool)
     assert ("exited with code 7 in its initializer, before starting task "
-            "process_tasks.square(0)") in message
+            f"{tasks.__name__}.square(0)") in message
     assert "while running" not in message
 
 

@@ -32,7 +32,7 @@ def pool(request, impl):
 def test_a_result_that_exits_when_unpickled_fails_only_its_future(pool):
     error = pool.submit(tasks.return_instance, tasks.ExitsWhenUnpickled).exception(timeout=30)
     assert isinstance(error, pickle.UnpicklingError)
-    assert "cannot unpickle the result of task process_tasks.return_instance(" in str(error)
+    assert f"cannot unpickle the result of task {tasks.__name__}.return_instance(" in str(error)
     assert isinstance(error.__cause__, SystemExit)
     assert pool.submit(tasks.square, 4).result(timeout=30) == 16
 

@@ -233,9 +233,10 @@ def test_chromium_draws_a_lane_per_worker_and_a_box_per_task_and_cuts_nothing_of
     assert sorted(lanes[1:]) == sorted(f"worker process {pid}" for pid in worker_pids)
     tasks = [b for b in drawing["boxes"] if b["kind"] == "task"]
     names = sorted(b["name"] for b in tasks)
-    assert names == sorted([f"process_tasks.block_then_square({n})" for n in range(2)]
-                           + [f"process_tasks.square({n})" for n in range(2, 12)]
-                           + ["process_tasks.raise_value_error('boom')"]
+    module = process_tasks.__name__
+    assert names == sorted([f"{module}.block_then_square({n})" for n in range(2)]
+                           + [f"{module}.square({n})" for n in range(2, 12)]
+                           + [f"{module}.raise_value_error('boom')"]
                            + ["extras_tasks.always_crash()"] * 2)  # crashed once, retried
     assert len([b for b in drawing["boxes"] if b["kind"] == "callback"]) == 14
     assert len([b for b in drawing["boxes"] if b["kind"] == "hook"]) >= 14

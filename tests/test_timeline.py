@@ -212,7 +212,7 @@ def test_timeline_names_the_task_as_error_messages_do() -> None:
     with _fork_pool().configure(timeline=True) as pool:
         ran = pool.submit(tasks.add, 1, b=2)
         ran.result(timeout=50)
-        assert ran.timeline is not None and ran.timeline.task == "process_tasks.add(1, b=2)"
+        assert ran.timeline is not None and ran.timeline.task == f"{tasks.__name__}.add(1, b=2)"
 
 
 @pytest.mark.timeout(60)

@@ -203,7 +203,7 @@ def test_process_pool_trace_puts_each_task_on_its_worker_process_track(
     processes = {e["pid"]: e["args"]["name"] for e in _of(document, "M")
                  if e["name"] == "process_name"}
     for n, pid in enumerate(pids):
-        task = slices[f"process_tasks.pid({n})"]
+        task = slices[f"{process_tasks.__name__}.pid({n})"]
         assert (task["pid"], task["tid"]) == (pid, pid)
         assert processes[pid] == f"worker process {pid}"
 
@@ -333,8 +333,8 @@ def test_a_trace_can_be_written_from_futures_of_several_pools(tmp_path: pathlib.
         futures = [threads.submit(pow, 2, 1), processes.submit(process_tasks.square, 3)]
         minipool.wait(futures)
     document = _written(tmp_path, futures)
-    assert sorted(e["name"] for e in _tasks(document)) == ["pow(2, 1)",
-                                                           "process_tasks.square(3)"]
+    assert sorted(e["name"] for e in _tasks(document)) == [
+        f"{process_tasks.__name__}.square(3)", "pow(2, 1)"]
     assert document["otherData"]["source"] == "2 futures"
 
 

@@ -241,7 +241,8 @@ def dask_library() -> ModuleType:
     """
     reason = "dask is not installed (setup.cfg's test extra installs it on Python 3.11 only)"
     pytest.importorskip("dask.bag", reason=reason)
-    return pytest.importorskip("dask", reason=reason)
+    dask: ModuleType = pytest.importorskip("dask", reason=reason)
+    return dask
 
 
 @pytest.fixture(scope="session")
