@@ -81,14 +81,24 @@ def test_kit_says_what_it_expects_of_a_malformed_factory() -> None:
     assert "expected MODULE:FACTORY, got ['minipool.MiniThreadPool']" in run.stderr
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)
 def test_kit_properties_adds_the_state_machines_verdict() -> None:
-    # The dev profile keeps the run short (a few seconds for the good executor;
-    # 10-35 s for the broken one, most of it shrinking the failing program).
-    run = conformance("minipool:MiniThreadPool", "kit_executors:broken_map", "--properties",
-                      "-k", "machine", HYPOTHESIS_PROFILE="dev")
+    # The dev profile keeps the run short: a few seconds.
+    run = conformance("minipool:MiniThreadPool", "--properties", "-k", "machine",
+                      HYPOTHESIS_PROFILE="dev")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert row(run.stdout, "test_executor_under_test_machine") == ["pass"]
+
+
+@pytest.mark.timeout(180)
+def test_kit_properties_fails_an_executor_whose_map_loses_a_result() -> None:
+    # The ci profile: the machine calls map() only when a worker is free, and
+    # on a loaded machine the dev profile's 10 programs could all miss it.
+    # It stops at the first failing program (then shrinks it: 10-35 s).
+    run = conformance("kit_executors:broken_map", "--properties", "-k", "machine",
+                      HYPOTHESIS_PROFILE="ci")
     assert run.returncode == 1, run.stdout + run.stderr
-    assert row(run.stdout, "test_executor_under_test_machine") == ["pass", "FAIL"]
+    assert row(run.stdout, "test_executor_under_test_machine") == ["FAIL"]
 
 
 @pytest.mark.timeout(30)
