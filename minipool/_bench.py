@@ -53,6 +53,7 @@ import functools
 import gc
 import importlib
 import importlib.metadata
+import itertools
 import json
 import multiprocessing
 import multiprocessing.pool
@@ -129,7 +130,7 @@ def pid_after_a_pause(_: Any = None) -> int:
 
 def call_each(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     """The floor's chunk: one pickled call that runs *fn* on every item."""
-    return [fn(item) for item in items]
+    return list(map(fn, items))
 
 
 # ------------------------------------------------- implementations (adapters)
@@ -184,7 +185,15 @@ class Impl:
         raise NotImplementedError
 
     def close(self, pool: Any) -> None:
+        """Done with *pool* for this run."""
         raise NotImplementedError
+
+    def shut_down(self, pool: Any) -> None:
+        """Shut *pool* down for good (the cold-start row times this)."""
+        self.close(pool)
+
+    def finish(self) -> None:
+        """The benchmark is over: release anything kept between runs."""
 
     def event(self) -> Any:
         """An event that this implementation's workers can be handed."""
@@ -305,21 +314,36 @@ class Peer(Impl):
 class Loky(Peer, Executors):
     """loky: ``get_reusable_executor``, a concurrent.futures executor (processes only).
 
-    Reusable means shared: the same executor comes back while the arguments
-    match, so ``close`` shuts it down, and the next ``pool`` starts a fresh
-    one, as every other implementation does for each workload run. It starts
-    its workers its own way (fork+exec, as spawn does; loky warns against fork).
+    Reusable means shared: it hands back the same executor while the
+    arguments match (and starts a new one when they differ, or after a
+    shutdown). So ``close`` leaves it running for the next run, as loky's
+    users do; ``shut_down`` (the cold-start row) and ``finish`` (the end of
+    the benchmark) shut it down. It starts its workers its own way (fork+exec,
+    as spawn does; loky warns against fork), which ``warm_up`` waits for.
     """
 
     kinds = (PROCESS,)
 
     def __init__(self) -> None:
         Peer.__init__(self, LOKY, "loky")
+        self._executor: Any = None  # the last one handed out
 
     def pool(self, kind: str, workers: int, initializer: Optional[Callable[..., None]] = None,
              initargs: tuple[Any, ...] = ()) -> Any:
-        return self.module().get_reusable_executor(max_workers=workers, initializer=initializer,
-                                                   initargs=initargs)
+        self._executor = self.module().get_reusable_executor(
+            max_workers=workers, initializer=initializer, initargs=initargs)
+        return self._executor
+
+    def close(self, pool: Any) -> None:
+        pass  # reusable: the next run gets it back
+
+    def shut_down(self, pool: Any) -> None:
+        pool.shutdown(wait=True)
+
+    def finish(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def wait_all(self, handles: Any) -> None:
         concurrent.futures.wait(handles)  # loky's futures are concurrent.futures'
@@ -372,7 +396,13 @@ class MpirePool(NamedTuple):
 
 
 class Mpire(Peer):
-    """mpire: ``WorkerPool(keep_alive=True)``; it has no futures (see ``PEER_NOTES``)."""
+    """mpire: ``WorkerPool(keep_alive=True)``; it has no futures (see ``PEER_NOTES``).
+
+    Processes only: its threading backend is built for map, not for single
+    calls (10-14x the stdlib on the thread rows in a trial run).
+    """
+
+    kinds = (PROCESS,)
 
     def __init__(self) -> None:
         Peer.__init__(self, MPIRE, "mpire")
@@ -555,8 +585,8 @@ class Floor(Impl):
         assert chunksize is not None, "the floor has no default chunking"
         items = list(items)
         chunks = [items[i:i + chunksize] for i in range(0, len(items), chunksize)]
-        return [value for chunk in pool.run([(call_each, (fn, chunk)) for chunk in chunks])
-                for value in chunk]
+        return list(itertools.chain.from_iterable(
+            pool.run([(call_each, (fn, chunk)) for chunk in chunks])))
 
     def close(self, pool: Any) -> None:
         pool.close()
@@ -576,14 +606,14 @@ REFERENCES: list[Impl] = [
     Floor(),
 ]
 PEER_NOTES = {
-    LOKY: "loky: get_reusable_executor(max_workers=2), shut down after each run; "
-          "its workers start by fork+exec (loky's own method), which only the cold-start "
-          "row feels",
+    LOKY: "loky: get_reusable_executor(max_workers=2), reused from run to run as loky "
+          "means it (shut down in the cold-start row and at the end); its workers start by "
+          "fork+exec, loky's own method, which only the cold-start row feels",
     PEBBLE: "pebble: ProcessPool(context=fork) / ThreadPool; schedule() for submit; "
             "map(chunksize=1) is its default",
-    MPIRE: "mpire has no futures: submit+wait is apply_async + AsyncResult.wait(), "
-           "ping-pong is apply(), callbacks are apply_async's; WorkerPool(keep_alive=True), "
-           "warmed up by a one-item map; map's default is n_jobs*64 chunks",
+    MPIRE: "mpire (process rows only) has no futures: submit+wait is apply_async + "
+           "AsyncResult.wait(), ping-pong is apply(); WorkerPool(start_method='fork', "
+           "keep_alive=True), warmed up by a one-item map; map's default is n_jobs*64 chunks",
     FLOOR: "floor: bare pickled calls over a pipe to forked children, pipelined "
            "(PipeFloor); ping-pong is one call at a time through its reader thread",
 }
@@ -724,7 +754,7 @@ def cold_start(impl: Impl, n: int) -> float:
         for _ in range(n):
             pool = impl.pool(PROCESS, 2)
             impl.warm_up(pool)
-            impl.close(pool)
+            impl.shut_down(pool)
     return t.seconds
 
 
@@ -1031,12 +1061,16 @@ def main(argv: list[str]) -> int:
             print(peers_line(peers))
         print("median (min .. max) per implementation; ratio = median / stdlib's median\n")
     rows = []
-    for workload in chosen:
-        n, rounds = size_and_rounds(workload, args)
-        row = summarise(workload, n, measure(workload, n, rounds, references))
-        rows.append(row)
-        if not args.json:
-            print("\n".join(format_row(row)), flush=True)
+    try:
+        for workload in chosen:
+            n, rounds = size_and_rounds(workload, args)
+            row = summarise(workload, n, measure(workload, n, rounds, references))
+            rows.append(row)
+            if not args.json:
+                print("\n".join(format_row(row)), flush=True)
+    finally:
+        for reference in references:
+            reference.finish()
     info["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     if args.json:
         json.dump({"machine": info, "peers": peers, "workloads": rows}, sys.stdout, indent=1)
