@@ -536,7 +536,8 @@ class PipeFloor:
         while True:
             try:
                 data = replies[received % workers].recv_bytes()
-            except (EOFError, OSError):  # close(): the children have gone
+            except (EOFError, OSError):  # close(), or a child died: end any batch short
+                self._finished.put(self._results)
                 return
             received += 1
             self._results.append(pickle.loads(data))
