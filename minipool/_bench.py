@@ -246,7 +246,18 @@ class Executors(Impl):
         pool.shutdown(wait=True)
 
 
-class MultiprocessingPool(Impl):
+class AsyncResults(Impl):
+    """Handles that have ``wait()`` and ``get()``: multiprocessing's and mpire's AsyncResult."""
+
+    def wait_all(self, handles: Any) -> None:
+        for result in handles:
+            result.wait()
+
+    def results(self, handles: Any) -> list[Any]:
+        return [result.get() for result in handles]
+
+
+class MultiprocessingPool(AsyncResults):
     """``multiprocessing.Pool`` (fork) or ``multiprocessing.pool.ThreadPool``."""
 
     def __init__(self, name: str, kind: str) -> None:
@@ -266,13 +277,6 @@ class MultiprocessingPool(Impl):
     def start_all(self, pool: Any, fn: Callable[[Any], Any], items: Iterable[Any],
                   callback: Optional[Callable[[Any], None]] = None) -> Any:
         return [pool.apply_async(fn, (item,), callback=callback) for item in items]
-
-    def wait_all(self, handles: Any) -> None:
-        for result in handles:
-            result.wait()
-
-    def results(self, handles: Any) -> list[Any]:
-        return [result.get() for result in handles]
 
     def call(self, pool: Any, fn: Callable[[Any], Any], item: Any) -> Any:
         return pool.apply(fn, (item,))
@@ -395,7 +399,7 @@ class MpirePool(NamedTuple):
     worker_init: Optional[Callable[[], None]]  # mpire takes it per call, not per pool
 
 
-class Mpire(Peer):
+class Mpire(Peer, AsyncResults):
     """mpire: ``WorkerPool(keep_alive=True)``; it has no futures (see ``PEER_NOTES``).
 
     Processes only: its threading backend is built for map, not for single
@@ -424,13 +428,6 @@ class Mpire(Peer):
         apply_async = pool.workers.apply_async
         return [apply_async(fn, args=(item,), callback=callback, worker_init=pool.worker_init)
                 for item in items]
-
-    def wait_all(self, handles: Any) -> None:
-        for result in handles:
-            result.wait()
-
-    def results(self, handles: Any) -> list[Any]:
-        return [result.get() for result in handles]
 
     def call(self, pool: Any, fn: Callable[[Any], Any], item: Any) -> Any:
         return pool.workers.apply(fn, args=(item,))
