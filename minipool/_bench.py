@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m minipool bench              # the full run (about ten minutes with the peers)
-    python -m minipool bench --quick      # smaller sizes, 3 rounds (about a minute)
+    python -m minipool bench              # the full run (minutes; 12 with the peers, busy machine)
+    python -m minipool bench --quick      # smaller sizes, 3 rounds (30 s; 100 s with the peers)
     python -m minipool bench --smoke      # tiny sizes, one round: "does it work" (CI)
     python -m minipool bench --goals      # only the three rows issue 14's pipelining must meet
     python -m minipool bench --json       # the same numbers, as JSON on stdout
@@ -994,7 +994,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                                      description="minipool, the stdlib and its peers, "
                                                  "side by side.")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="smaller sizes, 3 rounds (~1 min)")
+    size.add_argument("--quick", action="store_true",
+                      help="smaller sizes, 3 rounds (30 s; 100 s with the peers)")
     size.add_argument("--smoke", action="store_true", help="tiny sizes, 1 round (seconds)")
     parser.add_argument("--rounds", type=int, help="rounds per workload (default 5)")
     parser.add_argument("--only", action="append", default=[],
