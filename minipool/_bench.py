@@ -939,18 +939,21 @@ def markdown_table(report: dict[str, Any]) -> str:
     """The report as docs/performance.md's table (ratios to the stdlib's median)."""
     rows = report["workloads"]
     columns = reference_columns(rows)
-    names = ["mp.Pool / ThreadPool" if c == MP_POOL else c for c in columns]
-    lines = ["| workload | stdlib | minipool | ratio | target | " + " | ".join(names) + " |",
-             "|---|---|---|---|---|" + "---|" * len(columns)]
+    header = ["workload", "stdlib", "minipool", "ratio", "target"] + [
+        "mp.Pool / ThreadPool" if c == MP_POOL else c for c in columns]
+    lines = [markdown_line(header), markdown_line(["---"] * len(header))]
     for row in rows:
         unit, median = row["unit"], row["median"]
-        title = f"**{row['title']}** (goal)" if row["goal"] else row["title"]
-        cells = " | ".join(format_ratio(column_ratio(row, c)) for c in columns)
-        lines.append(f"| {title} | {format_figure(median[STDLIB], unit)} "
-                     f"| {format_figure(median[MINIPOOL], unit)} "
-                     f"| **{format_ratio(row['ratio'][MINIPOOL])}** "
-                     f"| {row['target'] or '-'} | {cells} |")
+        lines.append(markdown_line(
+            [f"**{row['title']}** (goal)" if row["goal"] else row["title"],
+             format_figure(median[STDLIB], unit), format_figure(median[MINIPOOL], unit),
+             f"**{format_ratio(row['ratio'][MINIPOOL])}**", row["target"] or "-"]
+            + [format_ratio(column_ratio(row, c)) for c in columns]))
     return "\n".join(lines)
+
+
+def markdown_line(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def machine() -> dict[str, Any]:
