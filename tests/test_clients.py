@@ -115,7 +115,7 @@ def test_asyncio_run_shuts_the_default_executor_down_and_joins_its_threads(impl:
     def slow_call() -> None:
         # Slow on purpose, so that it still runs when asyncio.run shuts the executor
         # down: a shutdown that does not wait returns before it ends.
-        time.sleep(0.2)
+        time.sleep(0.2)  # a task that must be slow (see above)
         finished.append("done")
 
     async def main(pool: Any) -> None:
