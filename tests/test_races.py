@@ -94,7 +94,9 @@ def test_submit_racing_a_worker_death_loses_no_future(impl: Any) -> None:
     # take. Here submit is paused between 1 and 3 while the worker dies.
     pool = impl.ProcessPool(1, mp_context=multiprocessing.get_context("fork"))
     worker_pid = pool.submit(os.getpid).result()
-    running = pool.submit(tasks.block)  # never returns: the worker is killed under it
+    # A task that is still running when its worker is killed (no gate here: the
+    # sleep only has to outlast the test, whose timeout is 30 s).
+    running = pool.submit(time.sleep, 60)
     inbox = pool._inbox  # private: the pending deque the dispatcher reads
 
     def kill_the_worker_now() -> None:
