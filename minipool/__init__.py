@@ -14,8 +14,8 @@ Where to read next (the layers, bottom up):
 * ``thread.py``    -- MiniThreadPool: worker threads on a queue.SimpleQueue
 * ``process.py``   -- MiniProcessPool: worker processes, one pipe each; its parts:
   ``_wire.py`` (the pipe's messages), ``_process_worker.py`` (the child),
-  ``_inbox.py``, ``_dispatcher.py`` (the parent's dispatcher thread), ``_signals.py``,
-  ``_process_map.py`` (map's chunks)
+  ``_inbox.py``, ``_dispatcher.py`` (the parent's dispatcher thread),
+  ``_process_map.py`` (map's chunks), ``_deaths.py`` (when a worker dies)
 * ``_factory.py``  -- make_executor(spec): threads, processes or a dask cluster,
   chosen by configuration ($MINIPOOL_EXECUTOR)
 

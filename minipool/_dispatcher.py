@@ -46,27 +46,17 @@ Guarantees / Assumptions
 from __future__ import annotations
 
 import itertools
-import logging
 import pickle
 import selectors
-import signal
-
-# Deliberate borrowing: the stdlib's exception class, so that
-# `except concurrent.futures.process.BrokenProcessPool` catches ours.
-from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, Callable, NamedTuple, Optional
 
 from ._inbox import _Inbox, _WorkItem
-from ._naming import _name_of
 from ._process_worker import _worker_main
-from ._signals import _kill
 from ._timeouts import select_wait
 from ._wire import _INIT_FAILED, _READY, _STOP, RemoteTraceback, _settle
-
-LOGGER = logging.getLogger("minipool")
 
 
 class _Worker:
@@ -84,6 +74,25 @@ class _Worker:
 
     def is_idle(self) -> bool:
         return self.task is None and not self.stopping and self.pipe_open
+
+    def give(self, item: _WorkItem) -> None:
+        """Send *item* to the worker, which runs it now."""
+        self.task = item
+        try:
+            self.pipe.send_bytes(item.payload)
+        except OSError:
+            # It is dying; its sentinel will name this task. The pipe is
+            # still read: it may hold the worker's last words (say, that
+            # its initializer failed), which explain the death better.
+            pass
+
+    def send_stop(self) -> None:
+        """Tell the worker to exit when idle: from now on its exit is expected."""
+        self.stopping = True
+        try:
+            self.pipe.send_bytes(_STOP)
+        except OSError:
+            pass  # already dying: its sentinel will tell
 
 
 class _Settings(NamedTuple):
@@ -113,10 +122,9 @@ class _Dispatcher:
         self.settings = settings
         self.workers: list[_Worker] = []
         self._started = itertools.count()
-        # What _wait_and_handle waits on: the inbox's wake-up pipe, and each
-        # worker's pipe (while open) and process sentinel. Each key's data
-        # says what it is: ("wakeup", None), ("reply", worker), ("exit", worker).
-        # One selector for the pool's life (why: docs/performance.md, "One selector").
+        # What _wait_and_handle waits on, for the pool's life: the wake-up pipe
+        # ("wakeup", None), each worker's pipe ("reply", worker) while open and
+        # its sentinel ("exit", worker). Why one: docs/performance.md.
         self._selector = selectors.DefaultSelector()
         self._selector.register(inbox.open_wakeup(), selectors.EVENT_READ, ("wakeup", None))
 
@@ -169,6 +177,8 @@ class _Dispatcher:
                 with self.inbox.lock:
                     keep = self._register(worker)
                 if not keep:
+                    from ._deaths import _kill  # the failure path: _deaths.py
+
                     _kill(worker.process)  # step 3 above
         except Exception as exc:
             self._break_pool(f"Could not start a worker process: {exc!r}. "
@@ -209,10 +219,6 @@ class _Dispatcher:
         with self.inbox.lock:
             self.inbox.free_workers = self.settings.max_workers - busy
 
-    def _is_broken(self) -> bool:
-        with self.inbox.lock:
-            return self.inbox.broken is not None
-
     def _next_item(self) -> Optional[_WorkItem]:
         """Hook: the oldest pending item that was not cancelled, now marked running."""
         while True:
@@ -231,15 +237,8 @@ class _Dispatcher:
             item = self._next_item()
             if item is None:
                 return
-            worker.task = item
             self._handed_out(worker, item)
-            try:
-                worker.pipe.send_bytes(item.payload)
-            except OSError:
-                # It is dying; its sentinel will name this task. The pipe is
-                # still read: it may hold the worker's last words (say, that
-                # its initializer failed), which explain the death better.
-                pass
+            worker.give(item)
 
     def _handed_out(self, worker: _Worker, item: _WorkItem) -> None:
         """Hook: *worker* was given *item* (a configured pool notes it)."""
@@ -259,10 +258,10 @@ class _Dispatcher:
             self.inbox.take_wakeup()
         # Replies first: a worker that replied and then died delivers its reply.
         for what, worker in ready:
-            if what == "reply" and worker.pipe_open and not self._is_broken():
+            if what == "reply" and worker.pipe_open and not self.inbox.is_broken():
                 self._read_reply(worker)
         for what, worker in ready:
-            if what == "exit" and worker in self.workers and not self._is_broken():
+            if what == "exit" and worker in self.workers and not self.inbox.is_broken():
                 self._on_exit(worker)
 
     def _close_pipe(self, worker: _Worker) -> None:
@@ -292,32 +291,22 @@ class _Dispatcher:
         worker.tasks_done += 1
         max_tasks = self.settings.max_tasks_per_child
         if max_tasks is not None and worker.tasks_done >= max_tasks:
-            self._send_stop(worker)  # retired; a replacement starts when work needs it
+            worker.send_stop()  # retired; a replacement starts when work needs it
         if item is not None:
             _settle(item.future, data, worker.pid, item.describe)
 
     def _on_initializer_failure(self, worker: _Worker, text: str) -> None:
-        initializer = _name_of(self.settings.initializer)
-        LOGGER.critical("Exception in initializer %s (worker process %s):\n%s",
-                        initializer, worker.pid, text)
-        last_line = text.strip().splitlines()[-1] if text.strip() else "an exception"
-        self._break_pool(f"The initializer {initializer} failed in worker process {worker.pid} "
-                         f"({last_line}). The process pool is not usable anymore.",
-                         cause=RemoteTraceback(worker.pid, text))
+        from ._deaths import _explain_initializer_failure  # the failure path: _deaths.py
 
-    def _send_stop(self, worker: _Worker) -> None:
-        worker.stopping = True
-        try:
-            worker.pipe.send_bytes(_STOP)
-        except OSError:
-            pass  # already dying: its sentinel will tell
+        message = _explain_initializer_failure(self.settings.initializer, worker.pid, text)
+        self._break_pool(message, cause=RemoteTraceback(worker.pid, text))
 
     # --------------------------------------------------------------- deaths
     def _on_exit(self, worker: _Worker) -> None:
         """The worker's process ended: as asked, or it died."""
         while worker.pipe_open and worker.pipe.poll():
             self._read_reply(worker)  # what it sent before it ended
-            if self._is_broken():
+            if self.inbox.is_broken():
                 return
         worker.process.join()
         with self.inbox.lock:
@@ -328,6 +317,8 @@ class _Dispatcher:
 
     def _on_unexpected_exit(self, worker: _Worker) -> None:
         """Hook: a worker ended that was not told to. Here: the pool breaks."""
+        from ._deaths import _death_message  # the failure path: _deaths.py
+
         self._break_pool(_death_message(worker.pid, worker.task, worker.process.exitcode,
                                         initialized=worker.initialized,
                                         task_started=self._task_started(worker)))
@@ -355,6 +346,8 @@ class _Dispatcher:
 
     def _break_pool(self, message: str, cause: Optional[BaseException] = None) -> None:
         """Mark the pool broken, kill every worker, fail every unfinished future."""
+        from ._deaths import _fail_with, _kill  # the failure path: _deaths.py
+
         with self.inbox.lock:
             if self.inbox.broken is None:
                 self.inbox.broken = message
@@ -364,16 +357,12 @@ class _Dispatcher:
         self.inbox.run_close_hooks()  # a submit waiting for room raises now
         for worker in self.workers:
             _kill(worker.process)
-        for item in running:
-            item.future.set_exception(_broken(message, cause))
-        for item in abandoned:
-            if item.future.set_running_or_notify_cancel():
-                item.future.set_exception(_broken(message, cause))
+        _fail_with(message, cause, running, abandoned)
 
     def _stop_all_workers(self) -> None:
         for worker in self.workers:
             if not worker.stopping:
-                self._send_stop(worker)
+                worker.send_stop()
         for worker in list(self.workers):
             worker.process.join()
             self._forget(worker)
@@ -394,38 +383,4 @@ def _launch(settings: _Settings, number: int, announce_start: bool) -> _Worker:
     finally:
         child_end.close()  # the worker has its own copy
     return _Worker(process, parent_end, initialized=settings.initializer is None)
-
-
-def _describe_exit(exitcode: Optional[int]) -> str:
-    if exitcode is None:
-        return "ended with an unknown exit status"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"number {-exitcode}"
-        return f"was killed by signal {name} (exit code {exitcode})"
-    return f"exited with code {exitcode}"
-
-
-def _death_message(pid: Optional[int], task: Optional[_WorkItem], exitcode: Optional[int],
-                   *, initialized: bool = True, task_started: bool = True) -> str:
-    if not initialized:
-        doing = "in its initializer"
-        if task is not None:
-            doing += f", before starting task {task.describe()}"
-    elif task is None:
-        doing = "while idle"
-    elif task_started:
-        doing = f"while running task {task.describe()}"
-    else:
-        doing = f"before starting task {task.describe()}"
-    return (f"A process in the process pool was terminated abruptly: worker process {pid} "
-            f"{_describe_exit(exitcode)} {doing}. The process pool is not usable anymore.")
-
-
-def _broken(message: str, cause: Optional[BaseException]) -> BrokenProcessPool:
-    error = BrokenProcessPool(message)
-    error.__cause__ = cause
-    return error
 

@@ -98,6 +98,10 @@ class _Inbox:
         if interpreter_is_exiting():
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
+    def is_broken(self) -> bool:
+        with self.lock:
+            return self.broken is not None
+
     def open_wakeup(self) -> Connection:
         """Open the wake-up pipe; its read end. Call with ``lock`` held, once."""
         self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)

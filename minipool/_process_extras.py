@@ -45,11 +45,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
-from ._dispatcher import _describe_exit, _Dispatcher, _Settings, _Worker
+from ._deaths import _describe_exit, _kill
+from ._dispatcher import _Dispatcher, _Settings, _Worker
 from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _PendingLimit
 from ._future import Future
 from ._inbox import _Inbox, _WorkItem
-from ._signals import _kill
 from ._stats import PoolStats, _stats_not_enabled
 from ._timeline import _TimedFuture, _Tracker
 from ._wire import _INIT_FAILED, _READY, _STARTED, _pickle_call

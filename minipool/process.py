@@ -69,7 +69,6 @@ from ._executor import Executor
 from ._exit import usable_cpu_count, watch_until_exit
 from ._future import Future
 from ._inbox import _Inbox, _WorkItem
-from ._signals import _kill, _signal_tree
 from ._wire import RemoteTraceback as RemoteTraceback
 from ._wire import _pickle_call
 
@@ -258,11 +257,15 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
 
         Futures of running tasks fail with BrokenProcessPool (Python 3.14's API).
         """
+        from ._deaths import _signal_tree
+
         for process in self._shutdown_now():
             _signal_tree(process, signal.SIGTERM)
 
     def kill_workers(self) -> None:
         """Like ``terminate_workers``, with SIGKILL (Python 3.14's API)."""
+        from ._deaths import _kill
+
         for process in self._shutdown_now():
             _kill(process)
 
