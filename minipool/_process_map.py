@@ -81,20 +81,16 @@ def _run_chunk(fn: Callable[..., T], chunk: tuple[list[Any], ...]) -> list[T]:
 
 def _column_chunks(iterables: tuple[Iterable[Any], ...],
                    size: int) -> Iterator[tuple[list[Any], ...]]:
-    """The calls, *size* at a time, as one list of arguments per iterable.
-
-    Lists of the arguments themselves, not a tuple per call: for one iterable
-    that is no tuple at all to build, pickle and unpickle (docs/performance.md,
-    "map(chunksize=n) sends columns").
-    """
+    """The calls, *size* at a time, as one list of arguments per iterable: for one
+    iterable, no tuple per call to build, pickle and unpickle (docs/performance.md)."""
     if len(iterables) == 1:
         arguments = iter(iterables[0])
         while column := list(itertools.islice(arguments, size)):
             yield (column,)
-        return
-    calls = zip(*iterables)  # stops at the shortest iterable, as map does
-    while rows := list(itertools.islice(calls, size)):
-        yield tuple(map(list, zip(*rows)))
+    else:
+        calls = zip(*iterables)  # stops at the shortest iterable, as map does
+        while rows := list(itertools.islice(calls, size)):
+            yield tuple(map(list, zip(*rows)))
 
 
 def _popped_in_order(results: list[T]) -> Iterator[T]:
@@ -117,7 +113,8 @@ def _map_in_automatic_chunks(submit: Submit, enqueue: Enqueue, fn: Callable[...,
     runner = functools.partial(_run_chunk_outcomes, fn)
     parts: collections.deque[_MapPart] = collections.deque()
     try:
-        for chunk in _chunks(iter(calls), size):
+        for start in range(0, len(calls), size):
+            chunk = calls[start:start + size]
             if size == 1:
                 parts.append((submit(fn, *chunk[0]), None))
                 continue
@@ -144,15 +141,7 @@ def _automatic_chunksize(calls: int, workers: int) -> int:
     return max(1, min(_MAX_AUTOMATIC_CHUNK, -(-calls // (4 * workers))))
 
 
-def _chunks(calls: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[tuple[Any, ...], ...]]:
-    while True:
-        chunk = tuple(itertools.islice(calls, size))
-        if not chunk:
-            return
-        yield chunk
-
-
-def _run_chunk_outcomes(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> bytes:
+def _run_chunk_outcomes(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> bytes:
     """Run in a worker: one automatic chunk. Every call's outcome, pickled.
 
     An outcome is (True, value) or (False, _exception_body(exc)). If some
@@ -189,7 +178,7 @@ def _picklable_outcome(fn: Callable[..., Any], args: tuple[Any, ...],
 
 # One entry of an automatic map: a future, and the calls it carries -- a
 # chunk (its result is _run_chunk_outcomes's) or None (one call: its value).
-_MapPart = tuple[Future[Any], Optional[tuple[tuple[Any, ...], ...]]]
+_MapPart = tuple[Future[Any], Optional[list[tuple[Any, ...]]]]
 
 
 def _results_of_parts(parts: collections.deque[_MapPart], fn: Callable[..., T],
@@ -212,7 +201,7 @@ def _results_of_parts(parts: collections.deque[_MapPart], fn: Callable[..., T],
 
 
 def _chunk_values(packed: bytes, fn: Callable[..., T],
-                  chunk: tuple[tuple[Any, ...], ...]) -> Iterator[T]:
+                  chunk: list[tuple[Any, ...]]) -> Iterator[T]:
     """The chunk's values in order; a call's exception is raised at its position.
 
     No local names a yielded value: once the caller drops it, it is freed.
