@@ -82,7 +82,8 @@ def _run_chunk(fn: Callable[..., T], chunk: tuple[list[Any], ...]) -> list[T]:
 def _column_chunks(iterables: tuple[Iterable[Any], ...],
                    size: int) -> Iterator[tuple[list[Any], ...]]:
     """The calls, *size* at a time, as one list of arguments per iterable: for one
-    iterable, no tuple per call to build, pickle and unpickle (docs/performance.md)."""
+    iterable, no tuple per call to build, pickle and unpickle (why:
+    docs/performance.md, "map(chunksize=n) sends columns")."""
     if len(iterables) == 1:
         arguments = iter(iterables[0])
         while column := list(itertools.islice(arguments, size)):
