@@ -6,9 +6,12 @@ process (inside ``_run_call``); the others run in the thread that calls
 
 With ``chunksize=n`` > 1, a chunk of n calls is one work item::
 
-    map(fn, xs, chunksize=n) -> _map_in_chunks: Executor.map(partial(_run_chunk, fn), _chunks(...))
-      worker: _run_chunk -> [fn(*args) for args in chunk]   (the first exception fails all)
-      caller: _flatten(per-chunk lists) -> the values, in input order
+    map(fn, xs, ys, chunksize=n) -> _map_in_chunks:
+        Executor.map(partial(_run_chunk, fn), _column_chunks((xs, ys), n))
+      a chunk: one list per iterable, n long -- ([x1 .. xn], [y1 .. yn])
+      worker: _run_chunk -> list(map(fn, *chunk))   (the first exception fails all)
+      caller: chain.from_iterable(map(_popped_in_order, per-chunk lists))
+              -> the values, in input order
 
 With the default ``chunksize=1`` (and no ``buffersize``, no ``configure``),
 the calls travel in automatic chunks anyway, as ``multiprocessing.Pool.map``
@@ -63,33 +66,39 @@ def _map_in_chunks(executor_map: Callable[..., Iterator[list[T]]], fn: Callable[
                    timeout: Optional[float], buffersize: Optional[int]) -> Iterator[T]:
     """map(chunksize=n): Executor.map over the chunks, flattened."""
     per_chunk = executor_map(functools.partial(_run_chunk, fn),
-                             _chunks(zip(*iterables), chunksize),
+                             _column_chunks(iterables, chunksize),
                              timeout=timeout, buffersize=buffersize)
-    return _flatten(per_chunk)
+    # Dropping the returned iterator drops per_chunk, whose own cleanup then
+    # cancels the chunks not yet started.
+    return itertools.chain.from_iterable(map(_popped_in_order, per_chunk))
 
 
 # ------------------------------------------------------ map(chunksize=n)
-def _run_chunk(fn: Callable[..., T], chunk: tuple[tuple[Any, ...], ...]) -> list[T]:
+def _run_chunk(fn: Callable[..., T], chunk: tuple[list[Any], ...]) -> list[T]:
     """Run in a worker: one work item of map(chunksize=n)."""
-    return [fn(*args) for args in chunk]
+    return list(map(fn, *chunk))
 
 
-def _chunks(calls: Iterator[tuple[Any, ...]], size: int) -> Iterator[tuple[tuple[Any, ...], ...]]:
-    while True:
-        chunk = tuple(itertools.islice(calls, size))
-        if not chunk:
-            return
-        yield chunk
+def _column_chunks(iterables: tuple[Iterable[Any], ...],
+                   size: int) -> Iterator[tuple[list[Any], ...]]:
+    """The calls, *size* at a time, as one list of arguments per iterable: for one
+    iterable, no tuple per call to build, pickle and unpickle (why:
+    docs/performance.md, "map(chunksize=n) sends columns")."""
+    if len(iterables) == 1:
+        arguments = iter(iterables[0])
+        while column := list(itertools.islice(arguments, size)):
+            yield (column,)
+    else:
+        calls = zip(*iterables)  # stops at the shortest iterable, as map does
+        while rows := list(itertools.islice(calls, size)):
+            yield tuple(map(list, zip(*rows)))
 
 
-def _flatten(chunk_results: Iterator[list[T]]) -> Iterator[T]:
-    # Dropping this generator drops chunk_results, whose own cleanup then
-    # cancels the chunks not yet started. Each value is popped before it is
-    # yielded, so the chunk's list does not keep a value the caller dropped.
-    for results in chunk_results:
-        results.reverse()
-        while results:
-            yield results.pop()
+def _popped_in_order(results: list[T]) -> Iterator[T]:
+    """The values of *results*, in order, each taken out of the list as it is
+    yielded: the list never keeps a value the caller has dropped."""
+    results.reverse()
+    return itertools.starmap(results.pop, itertools.repeat((), len(results)))
 
 
 # -------------------------------------- map(chunksize=1): automatic chunks
@@ -105,7 +114,8 @@ def _map_in_automatic_chunks(submit: Submit, enqueue: Enqueue, fn: Callable[...,
     runner = functools.partial(_run_chunk_outcomes, fn)
     parts: collections.deque[_MapPart] = collections.deque()
     try:
-        for chunk in _chunks(iter(calls), size):
+        for start in range(0, len(calls), size):
+            chunk = calls[start:start + size]
             if size == 1:
                 parts.append((submit(fn, *chunk[0]), None))
                 continue
@@ -132,7 +142,7 @@ def _automatic_chunksize(calls: int, workers: int) -> int:
     return max(1, min(_MAX_AUTOMATIC_CHUNK, -(-calls // (4 * workers))))
 
 
-def _run_chunk_outcomes(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> bytes:
+def _run_chunk_outcomes(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> bytes:
     """Run in a worker: one automatic chunk. Every call's outcome, pickled.
 
     An outcome is (True, value) or (False, _exception_body(exc)). If some
@@ -169,7 +179,7 @@ def _picklable_outcome(fn: Callable[..., Any], args: tuple[Any, ...],
 
 # One entry of an automatic map: a future, and the calls it carries -- a
 # chunk (its result is _run_chunk_outcomes's) or None (one call: its value).
-_MapPart = tuple[Future[Any], Optional[tuple[tuple[Any, ...], ...]]]
+_MapPart = tuple[Future[Any], Optional[list[tuple[Any, ...]]]]
 
 
 def _results_of_parts(parts: collections.deque[_MapPart], fn: Callable[..., T],
@@ -192,7 +202,7 @@ def _results_of_parts(parts: collections.deque[_MapPart], fn: Callable[..., T],
 
 
 def _chunk_values(packed: bytes, fn: Callable[..., T],
-                  chunk: tuple[tuple[Any, ...], ...]) -> Iterator[T]:
+                  chunk: list[tuple[Any, ...]]) -> Iterator[T]:
     """The chunk's values in order; a call's exception is raised at its position.
 
     No local names a yielded value: once the caller drops it, it is freed.

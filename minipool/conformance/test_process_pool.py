@@ -209,6 +209,16 @@ def test_map_many_items_with_chunks_keeps_order(impl: Any, method: str) -> None:
 
 
 @pytest.mark.timeout(30)
+def test_map_in_chunks_passes_each_calls_arguments_and_stops_at_the_shortest(
+        impl: Any, method: str) -> None:
+    # pow's arguments are not interchangeable, and the shortest iterable ends inside
+    # a chunk: a chunk that mixed up calls and arguments, or went on past the
+    # shortest iterable, gives other values or more of them.
+    with make_pool(impl, method) as pool:
+        assert list(pool.map(pow, [2, 3, 4, 5], [3, 2, 1], [5] * 9, chunksize=2)) == [3, 4, 4]
+
+
+@pytest.mark.timeout(30)
 def test_map_raises_a_calls_exception_at_its_position(impl: Any, method: str) -> None:
     with make_pool(impl, method) as pool:
         results = pool.map(tasks.identity, [1, 2, ValueError("not raised")], chunksize=2)
