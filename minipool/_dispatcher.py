@@ -14,14 +14,15 @@ How a task flows through the dispatcher::
       _start_workers_for_pending()   one _Worker per pending item that finds
                                      no idle worker, up to max_workers
       _hand_out_work()               _next_item(): the oldest item, marked
-                                     running; worker.task = item;
-                                     worker.pipe.send_bytes(item.payload)
+                                     running; worker.give(item): worker.task =
+                                     item; worker.pipe.send_bytes(item.payload)
       _wait_and_handle()             _selector.select() on _Inbox.wakeup_reader,
                                      every _Worker.pipe, every process.sentinel
         a pipe is readable  -> _read_reply(worker) -> _on_message(worker, reply)
                                -> _settle(item.future, reply, ...): callbacks run here
         a sentinel is ready -> _on_exit(worker): its last replies, join, then
                                _on_unexpected_exit(worker) -> _break_pool(...)
+                               (the words and the kill: _deaths.py, read last)
 
 A configured pool runs a ``_ConfiguredDispatcher`` (``_process_extras.py``),
 which overrides the methods marked "Hook": what to do when a worker dies
