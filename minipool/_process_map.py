@@ -10,7 +10,7 @@ With ``chunksize=n`` > 1, a chunk of n calls is one work item::
         Executor.map(partial(_run_chunk, fn), _column_chunks((xs, ys), n))
       a chunk: one list per iterable, n long -- ([x1 .. xn], [y1 .. yn])
       worker: _run_chunk -> list(map(fn, *chunk))   (the first exception fails all)
-      caller: chain.from_iterable(map(_popped_in_order, per-chunk lists))
+      caller: _flatten: chain.from_iterable(map(_popped_in_order, per-chunk lists))
               -> the values, in input order
 
 With the default ``chunksize=1`` (and no ``buffersize``, no ``configure``),
@@ -68,9 +68,7 @@ def _map_in_chunks(executor_map: Callable[..., Iterator[list[T]]], fn: Callable[
     per_chunk = executor_map(functools.partial(_run_chunk, fn),
                              _column_chunks(iterables, chunksize),
                              timeout=timeout, buffersize=buffersize)
-    # Dropping the returned iterator drops per_chunk, whose own cleanup then
-    # cancels the chunks not yet started.
-    return itertools.chain.from_iterable(map(_popped_in_order, per_chunk))
+    return _flatten(per_chunk)
 
 
 # ------------------------------------------------------ map(chunksize=n)
@@ -92,6 +90,13 @@ def _column_chunks(iterables: tuple[Iterable[Any], ...],
         calls = zip(*iterables)  # stops at the shortest iterable, as map does
         while rows := list(itertools.islice(calls, size)):
             yield tuple(map(list, zip(*rows)))
+
+
+def _flatten(per_chunk: Iterator[list[T]]) -> Iterator[T]:
+    """The values of every chunk, in input order. A generator, as the stdlib's map
+    returns (callers may close() it); closing or dropping it drops per_chunk, whose
+    own cleanup then cancels the chunks not yet started."""
+    yield from itertools.chain.from_iterable(map(_popped_in_order, per_chunk))
 
 
 def _popped_in_order(results: list[T]) -> Iterator[T]:

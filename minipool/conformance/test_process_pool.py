@@ -8,6 +8,7 @@ what minipool adds. Deaths of workers are in test_process_faults.py.
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
 import pickle
@@ -216,6 +217,19 @@ def test_map_in_chunks_passes_each_calls_arguments_and_stops_at_the_shortest(
     # shortest iterable, gives other values or more of them.
     with make_pool(impl, method) as pool:
         assert list(pool.map(pow, [2, 3, 4, 5], [3, 2, 1], [5] * 9, chunksize=2)) == [3, 4, 4]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_map_returns_a_generator_that_can_be_closed_early(
+        impl: Any, method: str, chunksize: int) -> None:
+    # The stdlib's map returns a generator; code that stops early calls close().
+    with make_pool(impl, method) as pool:
+        results = pool.map(tasks.square, range(10), chunksize=chunksize)
+        assert inspect.isgenerator(results)
+        assert next(results) == 0
+        results.close()
+        assert list(results) == []
 
 
 @pytest.mark.timeout(30)
