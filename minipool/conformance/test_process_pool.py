@@ -320,7 +320,16 @@ def test_large_arguments_and_results_travel_whole(impl: Any, method: str) -> Non
 @pytest.mark.timeout(30)
 def test_system_exit_in_a_task_is_just_an_exception(impl: Any, method: str) -> None:
     with make_pool(impl, method, 1) as pool:
-        assert isinstance(pool.submit(tasks.raise_system_exit, 3).exception(), SystemExit)
+        future = pool.submit(tasks.raise_system_exit, 3)
+        try:
+            outcome = future.exception()
+        except BaseException as exc:  # an executor whose worker died of it may raise
+            outcome = exc
+        if not isinstance(outcome, SystemExit):
+            # pytrace=False: no traceback to render. After dask's worker restarts,
+            # rendering one has crashed pytest on Python 3.11 ("SystemError: AST
+            # constructor recursion depth mismatch", in ast.parse: CPython's bug).
+            pytest.fail(f"the future's outcome is {outcome!r}, not SystemExit", pytrace=False)
         assert pool.submit(tasks.square, 5).result() == 25
 
 
