@@ -90,7 +90,7 @@ class Future(concurrent.futures.Future[T]):
 
     def __init__(self) -> None:
         # _condition guards every attribute below. It keeps the stdlib's name
-        # because concurrent.futures.wait()/as_completed() acquire `future._condition`
+        # because both wait()/as_completed() pairs acquire `future._condition`
         # of whatever futures they are given. An RLock: re-entrant as the stdlib's
         # (its wait() calls f.exception() holding it), not a Condition (dearer to
         # make and to collect: docs/performance.md, "The Future locks with an RLock").

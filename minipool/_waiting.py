@@ -20,6 +20,9 @@ How a completion reaches the waiting thread::
 Each call of ``wait``/``as_completed`` makes one ``_Completions`` and registers
 it on every unfinished future with the public ``add_done_callback``. That is
 why any object with the Future API works here, stdlib futures included.
+``as_completed`` registers while it holds every future's lock, so that a
+future that ends meanwhile is still reported in completion order
+(``_split_and_listen``).
 On the way out the callback is removed again from every minipool future that
 has not fired it, so nothing stays registered. (The stdlib Future has no way
 to remove a callback; on a stdlib future, a fired-or-not no-op callback stays.)
@@ -34,7 +37,8 @@ thread pool).
 
 from __future__ import annotations
 
-import concurrent.futures  # for annotations only: AnyFuture, below (no code is borrowed)
+import concurrent.futures  # AnyFuture, below: for annotations and isinstance (no code is borrowed)
+import contextlib
 import threading
 import time
 from typing import Any, Iterable, Iterator, NamedTuple, Optional, TypeVar
@@ -111,6 +115,31 @@ def _listen(futures: Iterable[Any], completions: _Completions) -> None:
         future.add_done_callback(completions)
 
 
+def _split_and_listen(futures: set[Any], completions: _Completions) -> tuple[list[Any], set[Any]]:
+    """Return ``(done, pending)``, and register *completions* on every pending
+    future, in one step: while holding every future's ``_condition``.
+
+    The race this avoids (``as_completed`` would yield out of completion order):
+      1. as_completed finds f0 and f2 unfinished, and registers on f0;
+      2. another thread ends f2, then f0: f0's callback reports f0;
+      3. as_completed registers on f2, which is done: its callback runs at
+         once, and reports f2 after f0, though f2 ended first.
+    With the locks held, step 2 waits until step 3 is over. The locks are
+    taken in one fixed order (by ``id``), as the stdlib's wait/as_completed
+    take them, so two such calls on the same futures cannot deadlock. Only
+    Future instances (ours and the stdlib's) are locked; any other object with
+    the Future API is registered on as before, without this guarantee.
+    """
+    lockable = sorted((f for f in futures if isinstance(f, AnyFuture)), key=id)
+    with contextlib.ExitStack() as holding:
+        for future in lockable:
+            holding.enter_context(future._condition)
+        done = [f for f in futures if f.done()]
+        pending = futures.difference(done)
+        _listen(pending, completions)  # none is done: no callback runs under the locks
+    return done, pending
+
+
 def _stop_listening(futures: Iterable[Any], completions: _Completions) -> None:
     for future in futures:
         if isinstance(future, Future):
@@ -177,10 +206,8 @@ def as_completed(
     deadline = None if timeout is None else time.monotonic() + timeout
     fs = set(fs)
     total = len(fs)
-    already_done = [f for f in fs if f.done()]
-    pending = fs.difference(already_done)
     completions = _Completions()
-    _listen(pending, completions)
+    already_done, pending = _split_and_listen(fs, completions)
     del fs
     try:
         while already_done:

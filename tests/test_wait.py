@@ -202,6 +202,74 @@ def test_as_completed_yields_in_completion_order(impl):
     assert list(it) == [c, a, b]
 
 
+class _RacingFinisher:
+    """Ends every future, the one registered on first *last*, from another
+    thread, right when as_completed registers on its first future.
+
+    The registering thread gives the finisher up to RACE_WINDOW seconds before
+    it goes on. An as_completed that registers one future at a time lets the
+    finisher end futures it has not registered on yet; one that holds every
+    future's lock while registering (the stdlib's, and ours) makes the
+    finisher wait, so the window only bounds how long the test takes.
+    The hook: minipool's as_completed registers with add_done_callback; the
+    stdlib's appends a waiter to the private list ``_waiters`` (test
+    instrumentation only: the stdlib has no public hook).
+    """
+
+    RACE_WINDOW = 0.5
+
+    def __init__(self, impl, n):
+        self.futures = []
+        self.order = []  # the order the finisher ended them in
+        self.thread = None
+        for _ in range(n):
+            if impl.name == "stdlib":
+                future = concurrent.futures.Future()
+                future._waiters = _HookedList(lambda f=future: self.registered(f))
+            else:
+                future = _HookedFuture(self.registered)
+            self.futures.append(future)
+
+    def registered(self, first):
+        if self.thread is not None:
+            return
+        self.order = [f for f in self.futures if f is not first] + [first]
+        self.thread = threading.Thread(target=self.finish)
+        self.thread.start()
+        self.thread.join(self.RACE_WINDOW)
+
+    def finish(self):
+        for future in self.order:
+            future.set_result(None)
+
+
+class _HookedList(list):
+    def __init__(self, on_append):
+        super().__init__()
+        self.on_append = on_append
+
+    def append(self, item):
+        super().append(item)
+        self.on_append()
+
+
+class _HookedFuture(minipool.Future):
+    def __init__(self, on_register):
+        super().__init__()
+        self.on_register = on_register
+
+    def add_done_callback(self, fn):
+        super().add_done_callback(fn)
+        self.on_register(self)
+
+
+def test_as_completed_yields_futures_ended_during_its_registration_in_completion_order(impl):
+    racing = _RacingFinisher(impl, 3)
+    got = list(impl.futures.as_completed(racing.futures, timeout=LONG))
+    racing.thread.join(LONG)
+    assert got == racing.order
+
+
 def test_as_completed_wakes_for_a_future_finished_by_another_thread(impl):
     a = impl.futures.Future()
     with Later(lambda: a.set_result(1)):
