@@ -16,6 +16,9 @@ How a task flows through the dispatcher::
       _hand_out_work()               _next_item(): the oldest item, marked
                                      running; worker.give(item): worker.task =
                                      item; worker.pipe.send_bytes(item.payload)
+      _publish_free_workers()        nothing pending: the idle workers go to
+                                     _Inbox.idle_workers, and a submit may give
+                                     one its call itself (hand_to_idle_worker)
       _wait_and_handle()             _selector.select() on _Inbox.wakeup_reader,
                                      every _Worker.pipe, every process.sentinel
         a pipe is readable  -> _read_reply(worker) -> _on_message(worker, reply)
@@ -34,9 +37,14 @@ and names the one task the worker had (docs/process-pool.md).
 
 Guarantees / Assumptions
 ------------------------
-* The dispatcher writes to a worker's pipe only while the worker is idle,
-  and a worker writes only after reading a call, so pipe traffic is strict
+* A call is written to a worker's pipe only while the worker is idle, and a
+  worker writes only after reading a call, so pipe traffic is strict
   request/reply: neither side can be blocked writing while the other is.
+* An idle worker belongs either to the dispatcher or, while it is in
+  ``_Inbox.idle_workers``, to the first submit that takes it out; both move
+  it under ``_Inbox.lock``, so it is never given two calls. ``_Worker.task``
+  is written by whichever of them gives it a call, and read by the dispatcher
+  only after the worker replies or dies, or under the lock.
 * Nothing waits without also watching the workers' sentinels, so no
   ``result()``, ``shutdown()`` or interpreter exit can hang on a dead worker.
 * Replacements (``max_tasks_per_child``) are started by the dispatcher
@@ -112,10 +120,12 @@ class _Dispatcher:
 
     Only the dispatcher thread touches ``workers`` -- except that under
     ``fork`` the submitting thread starts the first workers before the
-    dispatcher thread exists (``start_workers_now``).
+    dispatcher thread exists (``start_workers_now``), and that a submit gives
+    a call to a worker offered in ``_Inbox.idle_workers``.
     """
 
     announce_start = False  # hook: a configured dispatcher's workers send _STARTED
+    offers_idle_workers = True  # hook: a configured dispatcher hands out every call
 
     def __init__(self, inbox: _Inbox, settings: _Settings) -> None:
         """Call with ``inbox.lock`` held, as the first submit starts the dispatcher."""
@@ -215,10 +225,13 @@ class _Dispatcher:
         return all(worker.task is None for worker in self.workers)
 
     def _publish_free_workers(self) -> None:
-        """Tell the inbox how many workers are free (see ``_Inbox.free_workers``)."""
-        busy = sum(1 for worker in self.workers if worker.task is not None)
+        """Tell the inbox how many workers are free (``_Inbox.free_workers``)
+        and, with nothing pending, which are idle (``_Inbox.idle_workers``)."""
         with self.inbox.lock:
+            busy = sum(1 for worker in self.workers if worker.task is not None)
             self.inbox.free_workers = self.settings.max_workers - busy
+            if self.offers_idle_workers and not self.inbox.pending:
+                self.inbox.idle_workers = [w for w in self.workers if w.is_idle()]
 
     def _next_item(self) -> Optional[_WorkItem]:
         """Hook: the oldest pending item that was not cancelled, now marked running."""
@@ -232,9 +245,10 @@ class _Dispatcher:
                 return item
 
     def _hand_out_work(self) -> None:
-        for worker in self.workers:
-            if not worker.is_idle():
-                continue
+        with self.inbox.lock:  # take back the workers offered to submits: ours till the offer
+            self.inbox.idle_workers = []  # (_publish_free_workers) makes them theirs again
+            takers = [worker for worker in self.workers if worker.is_idle()]
+        for worker in takers:
             item = self._next_item()
             if item is None:
                 return
@@ -333,6 +347,7 @@ class _Dispatcher:
         with self.inbox.lock:
             self.workers.remove(worker)
             self.inbox.processes.pop(worker.pid or 0, None)
+            self.inbox.idle_workers = [w for w in self.inbox.idle_workers if w is not worker]
         self._close_pipe(worker)
         self._selector.unregister(worker.process.sentinel)
         worker.pipe.close()

@@ -3,7 +3,9 @@
 Submitting threads and the dispatcher thread (``_dispatcher.py``) use it
 under ``_Inbox.lock``; it has no thread of its own and never holds the pool::
 
-    submit -> _Inbox.pending.append(item); _Inbox.wake_dispatcher()
+    submit -> _Inbox.hand_to_idle_worker(item): an idle worker, offered by the
+              dispatcher as nothing was pending, gets it now: worker.give(item)
+           or _Inbox.pending.append(item); _Inbox.wake_dispatcher()
                                              -> one byte on the wake-up pipe
     _Dispatcher: _selector.select() returns -> _Inbox.take_wakeup()
                  _next_item(): _Inbox.pending.popleft()
@@ -20,7 +22,7 @@ import threading
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from ._exit import interpreter_is_exiting
 from ._future import Future
@@ -43,6 +45,15 @@ class _WorkItem:
 
     def describe(self) -> str:
         return _describe_call(self.fn, self.args, self.kwargs)
+
+
+# The largest call a submit hands straight to an idle worker: an idle
+# worker's pipe is empty, so writing this much to it cannot block.
+_SMALL_CALL = 16 * 1024
+
+
+class _IdleWorker(Protocol):  # what the inbox needs of ``_dispatcher._Worker``
+    def give(self, item: _WorkItem) -> None: ...
 
 
 class _Inbox:
@@ -68,7 +79,7 @@ class _Inbox:
         self.lock = threading.Lock()
         self.pending: collections.deque[_WorkItem] = collections.deque()
         # How many of the oldest pending items free workers would take now
-        # (written by the dispatcher: _next_item, _publish_free_workers);
+        # (written by _next_item, _publish_free_workers, hand_to_idle_worker);
         # close(cancel_pending) lets that many run, as the stdlib lets run the
         # calls it moved ahead to its workers, and cancels the rest.
         self.free_workers = max_workers
@@ -79,6 +90,10 @@ class _Inbox:
         self.broken: Optional[str] = None  # set once, by the dispatcher
         # The live worker processes, by pid: read by terminate/kill_workers.
         self.processes: dict[int, BaseProcess] = {}
+        # Idle workers a submit may hand its call to (hand_to_idle_worker):
+        # offered by the dispatcher while nothing is pending, taken back by it
+        # before it hands out pending work itself; a submit takes one.
+        self.idle_workers: list[_IdleWorker] = []
         # The wake-up pipe: opened as the dispatcher starts (open_wakeup) and
         # closed by it as it ends, so a pool never submitted to opens no fd.
         self.wakeup_reader: Optional[Connection] = None
@@ -97,6 +112,20 @@ class _Inbox:
             raise RuntimeError("cannot schedule new futures after shutdown")
         if interpreter_is_exiting():
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    def hand_to_idle_worker(self, item: _WorkItem) -> bool:
+        """Give new *item* to an idle worker now, if the dispatcher offered one
+        and nothing is pending (so *item* is next anyway); True if it did. Call
+        with ``lock`` held. It spares the dispatcher a wake-up per call (why:
+        docs/performance.md, "A submit hands its call to an idle worker").
+        """
+        if not self.idle_workers or self.pending or len(item.payload) > _SMALL_CALL:
+            return False
+        worker = self.idle_workers.pop()
+        item.future.set_running_or_notify_cancel()  # a new future: never cancelled yet
+        self.free_workers -= 1  # exact again at the dispatcher's _publish_free_workers
+        worker.give(item)
+        return True
 
     def is_broken(self) -> bool:
         with self.lock:

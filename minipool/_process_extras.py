@@ -147,6 +147,8 @@ class _ProcessExtras:
 class _ConfiguredDispatcher(_Dispatcher):
     """The core dispatcher with the extras' hooks; see the module docstring."""
 
+    offers_idle_workers = False  # every call goes through _next_item and _handed_out
+
     def __init__(self, inbox: _Inbox, settings: _Settings, options: _Options,
                  tracker: Optional[_Tracker], limit: Optional[_PendingLimit]) -> None:
         super().__init__(inbox, settings)

@@ -18,7 +18,10 @@ How a task flows, and the module that holds each step::
     _Inbox.pending.append(item); _Inbox.wake_dispatcher()           _inbox.py
       |                                                  [dispatcher thread]
       v
-    _Dispatcher._hand_out_work(): worker.pipe.send_bytes(item.payload)
+    _Dispatcher._hand_out_work(): worker.give(item)                 _dispatcher.py
+      |    (or, when a worker is idle and nothing is pending, the submitting
+      |    thread gives it: _Inbox.hand_to_idle_worker(item))
+      |  worker.pipe.send_bytes(item.payload)
       |                                                     [worker process]
       v
     _worker_main -> _run_call(payload) -> pipe.send_bytes(reply)   _process_worker.py
@@ -190,9 +193,11 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
             if extras is None:
                 inbox.check_accepting()
                 if pickling_error is None:
-                    inbox.pending.append(_WorkItem(future, payload, fn, args, kwargs))
-                    self._start_dispatcher_once()
-                    inbox.wake_dispatcher()
+                    item = _WorkItem(future, payload, fn, args, kwargs)
+                    if not inbox.hand_to_idle_worker(item):
+                        inbox.pending.append(item)
+                        self._start_dispatcher_once()
+                        inbox.wake_dispatcher()
         if extras is not None:  # configure() took the lock first: this submit comes after it
             return extras.submit(self, fn, args, kwargs)
         if pickling_error is not None:

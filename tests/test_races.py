@@ -139,3 +139,71 @@ def test_result_timing_out_as_the_future_finishes_returns_the_result(impl: Any) 
         future.set_result(42)  # step 2, while the timed-out waiter waits for the lock
     waiter.join(timeout=10)
     assert outcome == [42]
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(20)
+def test_a_submit_cannot_take_a_worker_the_dispatcher_is_handing_work_to(
+        impl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # _dispatcher.py, _hand_out_work: 1. the only worker is idle, offered to
+    # submits (_Inbox.idle_workers); 2. a call too large for a submit to hand
+    # over itself (_inbox._SMALL_CALL) is pending, and the dispatcher hands it
+    # to that worker; 3. meanwhile a small submit takes the same worker and
+    # gives it its call. The worker would get two calls, and the first reply
+    # would settle the wrong future. The dispatcher takes its offer back
+    # before step 2, so the small submit queues. Here step 3 runs inside
+    # step 2, in the hook the dispatcher calls just before it writes the call.
+    from minipool import _dispatcher
+
+    pool = impl.ProcessPool(1, mp_context=multiprocessing.get_context("fork"))
+    raced: list[Any] = []
+    original = _dispatcher._Dispatcher._handed_out
+
+    def submit_from_another_thread(self: Any, worker: Any, item: Any) -> None:
+        if not raced:  # step 3, once
+            submitter = threading.Thread(target=lambda: raced.append(pool.submit(tasks.square, 5)))
+            submitter.start()
+            submitter.join(10)
+        original(self, worker, item)
+
+    try:
+        assert pool.submit(tasks.square, 2).result(timeout=10) == 4  # step 1
+        monkeypatch.setattr(_dispatcher._Dispatcher, "_handed_out", submit_from_another_thread)
+        large = pool.submit(tasks.size_of, b"x" * 100_000)  # step 2
+        assert large.result(timeout=10) == 100_000
+        assert raced[0].result(timeout=10) == 25
+    except BaseException:
+        pool.kill_workers()  # so that a failure does not hang in shutdown
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+@pytest.mark.minipool_only
+@pytest.mark.timeout(60)
+def test_submits_racing_the_dispatcher_for_idle_workers_lose_no_future(impl: Any) -> None:
+    # _dispatcher.py, Guarantees: an idle worker is the dispatcher's or, while
+    # it is offered in _Inbox.idle_workers, the first submit's to take it. If
+    # two of them could give it a call, the second would overwrite
+    # worker.task, and one future would never finish. Four threads submit at
+    # once; each waits for every third result, so workers keep going idle and
+    # being offered while other submits and the dispatcher hand out calls.
+    with impl.ProcessPool(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        start = threading.Barrier(4)
+        got: dict[int, list[int]] = {}
+
+        def submitter(k: int) -> None:
+            start.wait()
+            futures = []
+            for i in range(150):
+                futures.append(pool.submit(tasks.identity, 1000 * k + i))
+                if i % 3 == 0:
+                    futures[-1].result(timeout=30)
+            got[k] = [f.result(timeout=30) for f in futures]
+
+        threads = [threading.Thread(target=submitter, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(50)
+    assert got == {k: [1000 * k + i for i in range(150)] for k in range(4)}
