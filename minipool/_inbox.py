@@ -119,7 +119,8 @@ class _Inbox:
         with ``lock`` held. It spares the dispatcher a wake-up per call (why:
         docs/performance.md, "A submit hands its call to an idle worker").
         """
-        if not self.idle_workers or self.pending or len(item.payload) > _SMALL_CALL:
+        if (not self.idle_workers or self.pending or self.terminating
+                or len(item.payload) > _SMALL_CALL):
             return False
         worker = self.idle_workers.pop()
         item.future.set_running_or_notify_cancel()  # a new future: never cancelled yet
