@@ -245,8 +245,8 @@ class _Dispatcher:
                 return item
 
     def _hand_out_work(self) -> None:
-        with self.inbox.lock:  # take back the workers offered to submits: ours till the offer
-            self.inbox.idle_workers = []  # (_publish_free_workers) makes them theirs again
+        with self.inbox.lock:  # no submit may take an idle worker while we hand out
+            self.inbox.idle_workers = []  # (_Inbox.hand_to_idle_worker says why)
             takers = [worker for worker in self.workers if worker.is_idle()]
         for worker in takers:
             item = self._next_item()

@@ -118,6 +118,15 @@ class _Inbox:
         and nothing is pending (so *item* is next anyway); True if it did. Call
         with ``lock`` held. It spares the dispatcher a wake-up per call (why:
         docs/performance.md, "A submit hands its call to an idle worker").
+
+        The dispatcher takes its offer back before it hands out pending work
+        (``_hand_out_work``). Without that:
+          1. a worker is idle, and offered here;
+          2. a call too large for this path is pending: the dispatcher gives
+             it to that worker;
+          3. meanwhile a submit takes the same worker and gives it its call:
+             the worker has two calls, and its first reply settles the wrong
+             future.
         """
         if (not self.idle_workers or self.pending or self.terminating
                 or len(item.payload) > _SMALL_CALL):
