@@ -3,7 +3,8 @@
 Each test stops one thread at the dangerous point, lets the other thread run
 its steps, and checks that the design's lock makes the interleaving harmless.
 They reach into one private attribute each (to pause a thread at exactly that
-point), so they run against minipool only.
+point), so they run against minipool only. One test, which says so, is a
+stress test instead: many submits against the dispatcher, with no pause.
 """
 
 from __future__ import annotations
@@ -182,12 +183,14 @@ def test_a_submit_cannot_take_a_worker_the_dispatcher_is_handing_work_to(
 @pytest.mark.minipool_only
 @pytest.mark.timeout(60)
 def test_submits_racing_the_dispatcher_for_idle_workers_lose_no_future(impl: Any) -> None:
+    # A stress test, not a forced interleaving (see the module docstring).
     # _dispatcher.py, Guarantees: an idle worker is the dispatcher's or, while
     # it is offered in _Inbox.idle_workers, the first submit's to take it. If
     # two of them could give it a call, the second would overwrite
-    # worker.task, and one future would never finish. Four threads submit at
-    # once; each waits for every third result, so workers keep going idle and
-    # being offered while other submits and the dispatcher hand out calls.
+    # worker.task: one future would get the other call's result, and one would
+    # never finish. Four threads submit at once; each waits for every third
+    # result, so workers keep going idle and being offered while other submits
+    # and the dispatcher hand out calls.
     with impl.ProcessPool(2, mp_context=multiprocessing.get_context("fork")) as pool:
         start = threading.Barrier(4)
         got: dict[int, list[int]] = {}
