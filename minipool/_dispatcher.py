@@ -8,48 +8,58 @@ It never references the pool (only the ``_Inbox``, ``_inbox.py``).
 How a task flows through the dispatcher::
 
     _Inbox.pending (a deque)  +  _Inbox.wake_dispatcher()    [submitting thread]
+      |                      (or, nothing pending: _Inbox.send_now, straight
+      |                       into the shared channel)
       |                                                    [dispatcher thread]
       v
     _Dispatcher.run, in a loop:
-      _start_workers_for_pending()   one _Worker per pending item that finds
-                                     no idle worker, up to max_workers
-      _hand_out_work()               _next_item(): the oldest item, marked
-                                     running; worker.give(item): worker.task =
-                                     item; worker.pipe.send_bytes(item.payload)
-      _publish_free_workers()        nothing pending: the idle workers go to
-                                     _Inbox.idle_workers, and a submit may give
-                                     one its call itself (hand_to_idle_worker)
+      _start_workers_for_pending()   a _Worker for each call out beyond the
+                                     workers there are, up to max_workers
+      _hand_out_work()               the oldest pending items, marked running,
+                                     while the channel has room (_channel_room):
+                                     _Inbox.send_to_channel; then it tells the
+                                     inbox _Inbox.channel_takers, _Inbox.free_workers
       _wait_and_handle()             _selector.select() on _Inbox.wakeup_reader,
                                      every _Worker.pipe, every process.sentinel
-        a pipe is readable  -> _read_reply(worker) -> _on_message(worker, reply)
-                               -> _settle(item.future, reply, ...): callbacks run here
-        a sentinel is ready -> _on_exit(worker): its last replies, join, then
+        a pipe is readable  -> _read_reply(worker): every frame it holds
+                               -> _on_message -> _on_reply(worker, reply)
+                               -> _Inbox.in_channel.pop(seq) -> _settle(...):
+                                  callbacks run here
+        a sentinel is ready -> _on_exit(worker): its last replies, join, its
+                               task from its journal (_task_of), then
                                _on_unexpected_exit(worker) -> _break_pool(...)
                                (the words and the kill: _deaths.py, read last)
 
 A configured pool runs a ``_ConfiguredDispatcher`` (``_process_extras.py``),
 which overrides the methods marked "Hook": what to do when a worker dies
 (``_on_unexpected_exit``), how long to wait (``_how_long_to_wait``), ...
+Its calls do not use the channel (``uses_channel = False``): each goes to an
+idle worker's own pipe (``_ConfiguredDispatcher._hand_out_work``), strict request/reply,
+so that a death it survives always knows which calls never started.
 
-One pipe per worker, not a shared ``multiprocessing.Queue`` (whose lock a
-dying worker can take with it): a death can corrupt nothing but its own pipe,
-and names the one task the worker had (docs/process-pool.md).
+One shared channel that free workers take calls from, as the stdlib's
+workers take theirs from one queue: calls start in the order they were
+submitted, and none waits behind a busy worker while another is free. Not a
+``multiprocessing.Queue``, whose lock a dying worker can take with it: the
+kernel hands out each message whole (``_channel.py``). Each worker still
+replies on its own pipe, and its journal names the call it was running
+when it died (docs/process-pool.md).
 
 Guarantees / Assumptions
 ------------------------
-* A call is written to a worker's pipe only while the worker is idle, and a
-  worker writes only after reading a call, so pipe traffic is strict
-  request/reply: neither side can be blocked writing while the other is.
-* An idle worker belongs either to the dispatcher or, while it is in
-  ``_Inbox.idle_workers``, to the first submit that takes it out; both move
-  it under ``_Inbox.lock``, so it is never given two calls. ``_Worker.task``
-  is written by whichever of them gives it a call, and read by the dispatcher
-  only after the worker replies or dies, or under the lock.
+* The dispatcher never blocks writing while a worker may be blocked writing
+  to it: the channel's end does not block (``_Channel.send``); a large
+  call's payload goes down a worker's pipe only when that worker asked for
+  it (``_FETCH``) and is reading; configured pools' calls go to idle workers.
+* ``_Inbox.in_channel`` holds every call handed to the workers and not yet
+  replied to; ``_Worker.task`` is set only when a channel worker died, and
+  for configured pools by whoever gives the worker its call.
 * Nothing waits without also watching the workers' sentinels, so no
   ``result()``, ``shutdown()`` or interpreter exit can hang on a dead worker.
 * Replacements (``max_tasks_per_child``) are started by the dispatcher
   thread, under ``fork`` too (which the stdlib refuses): a worker touches
-  nothing of the parent's but its own pipe (``_process_worker.py``).
+  nothing of the parent's but its own pipe, journal and the channel
+  (``_process_worker.py``).
 """
 
 from __future__ import annotations
@@ -62,37 +72,52 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, Callable, NamedTuple, Optional
 
+from ._channel import _JOURNAL_READ_EVERY, _Channel, _Journal
 from ._inbox import _Inbox, _WorkItem
 from ._process_worker import _worker_main
 from ._timeouts import select_wait
-from ._wire import _INIT_FAILED, _READY, _STOP, RemoteTraceback, _settle
+from ._wire import (
+    _FETCH,
+    _INIT_FAILED,
+    _READY,
+    _SEQ,
+    _STOP,
+    RemoteTraceback,
+    _FrameReader,
+    _settle,
+)
+
+# How soon calls the full channel did not take are tried again (_Inbox.unsent).
+_RETRY_UNSENT = 0.005
 
 
 class _Worker:
     """The dispatcher's view of one worker process."""
 
-    def __init__(self, process: BaseProcess, pipe: Connection, *, initialized: bool) -> None:
+    def __init__(self, process: BaseProcess, pipe: Connection, *, initialized: bool,
+                 journal: Optional[_Journal] = None) -> None:
         self.process = process
         self.pid = process.pid
         self.pipe = pipe  # the parent's end of this worker's own pipe
-        self.task: Optional[_WorkItem] = None  # the item it is running
+        self.replies = _FrameReader(pipe.fileno())  # what reads the worker's messages
+        # The item it is running: for channel calls, known only once it died
+        # (_task_of: from its journal); a configured pool's, set as it gives it.
+        self.task: Optional[_WorkItem] = None
+        self.journal = journal  # default pools: what names its call if it dies (_channel.py)
         self.tasks_done = 0
-        self.stopping = False  # sent the stop message: its exit is expected
+        self.stopping = False  # its exit is expected: sent the stop message, or retired
         self.pipe_open = True  # False once reading it failed: the worker is dying
         self.initialized = initialized  # its initializer returned (it said _READY), or none
 
-    def is_idle(self) -> bool:
-        return self.task is None and not self.stopping and self.pipe_open
-
     def give(self, item: _WorkItem) -> None:
-        """Send *item* to the worker, which runs it now."""
-        self.task = item
+        """Send *item*'s payload down the worker's own pipe: a large channel
+        call it took and asked for (``_FETCH``), or a configured pool's call."""
         try:
             self.pipe.send_bytes(item.payload)
         except OSError:
-            # It is dying; its sentinel will name this task. The pipe is
-            # still read: it may hold the worker's last words (say, that
-            # its initializer failed), which explain the death better.
+            # It is dying; its sentinel will tell. The pipe is still read: it
+            # may hold the worker's last words (say, that its initializer
+            # failed), which explain the death better.
             pass
 
     def send_stop(self) -> None:
@@ -120,12 +145,10 @@ class _Dispatcher:
 
     Only the dispatcher thread touches ``workers`` -- except that under
     ``fork`` the submitting thread starts the first workers before the
-    dispatcher thread exists (``start_workers_now``), and that a submit gives
-    a call to a worker offered in ``_Inbox.idle_workers``.
+    dispatcher thread exists (``start_workers_now``).
     """
 
-    announce_start = False  # hook: a configured dispatcher's workers send _STARTED
-    offers_idle_workers = True  # hook: a configured dispatcher hands out every call
+    uses_channel = True  # hook: a configured dispatcher hands each call to one worker
 
     def __init__(self, inbox: _Inbox, settings: _Settings) -> None:
         """Call with ``inbox.lock`` held, as the first submit starts the dispatcher."""
@@ -138,6 +161,8 @@ class _Dispatcher:
         # its sentinel ("exit", worker). Why one: docs/performance.md.
         self._selector = selectors.DefaultSelector()
         self._selector.register(inbox.open_wakeup(), selectors.EVENT_READ, ("wakeup", None))
+        self.channel = _Channel() if self.uses_channel else None
+        inbox.channel = self.channel
 
     # ------------------------------------------------------ starting workers
     def start_workers_now(self, count: int) -> None:
@@ -145,7 +170,7 @@ class _Dispatcher:
         dispatcher thread exists. A failure is left for the dispatcher to report."""
         try:
             while len(self.workers) < count:
-                self._register(_launch(self.settings, next(self._started), self.announce_start))
+                self._register(self._launch())
         except Exception:  # reported by _start_workers_for_pending, in the dispatcher
             pass
 
@@ -160,14 +185,19 @@ class _Dispatcher:
         worker.stopping = self.inbox.terminating
         return not worker.stopping
 
-    def _queued(self) -> int:
-        """Hook: how many items wait for a worker. Call with ``inbox.lock`` held."""
-        return len(self.inbox.pending)
+    def _launch(self) -> _Worker:
+        """Hook: start a worker that takes calls from the channel."""
+        assert self.channel is not None
+        return _launch(self.settings, next(self._started), self.channel)
+
+    def _calls_without_a_worker(self) -> int:
+        """Hook: how many calls no worker would take now: more calls out than
+        there are workers. Call with ``inbox.lock`` held."""
+        return len(self.inbox.pending) + len(self.inbox.in_channel) - len(self.workers)
 
     def _another_worker_is_needed(self) -> bool:
         """Call with ``inbox.lock`` held."""
-        idle = sum(1 for worker in self.workers if worker.is_idle())
-        return (self.inbox.broken is None and self._queued() > idle
+        return (self.inbox.broken is None and self._calls_without_a_worker() > 0
                 and len(self.workers) < self.settings.max_workers)
 
     def _start_workers_for_pending(self) -> None:
@@ -184,7 +214,7 @@ class _Dispatcher:
                 with self.inbox.lock:
                     if not self._another_worker_is_needed():
                         return
-                worker = _launch(self.settings, next(self._started), self.announce_start)
+                worker = self._launch()
                 with self.inbox.lock:
                     keep = self._register(worker)
                 if not keep:
@@ -202,7 +232,6 @@ class _Dispatcher:
             while True:
                 self._start_workers_for_pending()
                 self._hand_out_work()
-                self._publish_free_workers()
                 if self._finished():
                     return
                 self._wait_and_handle()
@@ -214,53 +243,48 @@ class _Dispatcher:
             self._stop_all_workers()
             self._selector.close()
             self.inbox.close_wakeup()
+            if self.channel is not None:
+                self.channel.close()
 
     def _finished(self) -> bool:
         """Hook: True once the pool is broken, or closed with nothing left to run."""
         with self.inbox.lock:
             if self.inbox.broken is not None:
                 return True
-            if not self.inbox.closed or self.inbox.pending:
+            if not self.inbox.closed or self.inbox.pending or self.inbox.in_channel:
                 return False
         return all(worker.task is None for worker in self.workers)
 
-    def _publish_free_workers(self) -> None:
-        """Tell the inbox how many workers are free (``_Inbox.free_workers``)
-        and, with nothing pending, which are idle (``_Inbox.idle_workers``)."""
-        with self.inbox.lock:
-            busy = sum(1 for worker in self.workers if worker.task is not None)
-            self.inbox.free_workers = self.settings.max_workers - busy
-            if self.offers_idle_workers and not self.inbox.pending:
-                self.inbox.idle_workers = [w for w in self.workers if w.is_idle()]
+    def _takers(self) -> int:
+        """The workers that may take calls: all but those about to exit."""
+        return sum(1 for worker in self.workers if not worker.stopping)
 
-    def _next_item(self) -> Optional[_WorkItem]:
-        """Hook: the oldest pending item that was not cancelled, now marked running."""
-        while True:
-            with self.inbox.lock:
-                if not self.inbox.pending:
-                    return None
-                item = self.inbox.pending.popleft()
-                self.inbox.free_workers -= 1  # exact again at _publish_free_workers
-            if item.future.set_running_or_notify_cancel():
-                return item
+    def _channel_room(self, takers: int) -> int:
+        """How many more calls may go into the channel: as the stdlib's call
+        queue, up to one waiting per worker and one more, besides those running."""
+        return 2 * takers + 1 - len(self.inbox.in_channel)
 
     def _hand_out_work(self) -> None:
-        with self.inbox.lock:  # no submit may take an idle worker while we hand out
-            self.inbox.idle_workers = []  # (_Inbox.hand_to_idle_worker says why)
-            takers = [worker for worker in self.workers if worker.is_idle()]
-        for worker in takers:
-            item = self._next_item()
-            if item is None:
-                return
-            self._handed_out(worker, item)
-            worker.give(item)
-
-    def _handed_out(self, worker: _Worker, item: _WorkItem) -> None:
-        """Hook: *worker* was given *item* (a configured pool notes it)."""
+        """Hook: move pending calls into the channel while it has room, oldest
+        first, marked running (a cancelled one is dropped). Then tell the inbox
+        how many workers may take calls (``_Inbox.channel_takers``) and how
+        many pending calls would be handed out now (``_Inbox.free_workers``)."""
+        with self.inbox.lock:
+            self.inbox.send_unsent()
+            takers = self._takers()
+            room = self._channel_room(takers)
+            while room > 0 and self.inbox.pending and not self.inbox.unsent:
+                item = self.inbox.pending.popleft()
+                if item.future.set_running_or_notify_cancel():
+                    self.inbox.send_to_channel(item)
+                    room -= 1
+            self.inbox.channel_takers = takers
+            self.inbox.free_workers = self._channel_room(takers)
 
     def _how_long_to_wait(self) -> Optional[float]:
-        """Hook: the longest ``_wait_and_handle`` may sleep (None: until something happens)."""
-        return None
+        """Hook: the longest ``_wait_and_handle`` may sleep (None: until something
+        happens). Calls the full channel did not take are tried again soon."""
+        return _RETRY_UNSENT if self.inbox.unsent else None
 
     def _check_deadlines(self) -> None:
         """Hook: after each wait (a configured pool kills workers that overran)."""
@@ -269,15 +293,20 @@ class _Dispatcher:
         timeout = select_wait(self._how_long_to_wait())
         ready = [key.data for key, _ in self._selector.select(timeout)]
         self._check_deadlines()
-        with self.inbox.lock:
-            self.inbox.take_wakeup()
+        if ("wakeup", None) in ready:
+            with self.inbox.lock:
+                self.inbox.take_wakeup()
         # Replies first: a worker that replied and then died delivers its reply.
         for what, worker in ready:
-            if what == "reply" and worker.pipe_open and not self.inbox.is_broken():
+            if what == "reply" and worker.pipe_open and not self._broken():
                 self._read_reply(worker)
         for what, worker in ready:
-            if what == "exit" and worker in self.workers and not self.inbox.is_broken():
+            if what == "exit" and worker in self.workers and not self._broken():
                 self._on_exit(worker)
+
+    def _broken(self) -> bool:
+        """``inbox.broken`` is set only by this thread (``_break_pool``): no lock."""
+        return self.inbox.broken is not None
 
     def _close_pipe(self, worker: _Worker) -> None:
         """Stop reading a dying worker's pipe; its sentinel will tell the rest."""
@@ -287,28 +316,58 @@ class _Dispatcher:
 
     # -------------------------------------------------------------- replies
     def _read_reply(self, worker: _Worker) -> None:
+        """Handle every message the worker's pipe holds now."""
         try:
-            data = worker.pipe.recv_bytes()
+            messages = worker.replies.read_frames()
         except (EOFError, OSError):
             self._close_pipe(worker)  # it died mid-reply; its sentinel will tell
             return
-        self._on_message(worker, data)
+        for data in messages:
+            if self._broken():
+                return
+            self._on_message(worker, data)
 
     def _on_message(self, worker: _Worker, data: bytes) -> None:
-        """Hook: what *worker* sent: its initializer returned or failed, or a reply."""
+        """What *worker* sent: its initializer returned or failed, or a reply."""
         if data == _READY:
             worker.initialized = True
             return
         if data[:1] == _INIT_FAILED:
             self._on_initializer_failure(worker, pickle.loads(memoryview(data)[1:]))
             return
-        item, worker.task = worker.task, None
+        self._on_reply(worker, data)
+
+    def _on_reply(self, worker: _Worker, data: bytes) -> None:
+        """Hook: the worker asks for a large call's payload, or replies."""
+        (seq,) = _SEQ.unpack_from(data, 1)
+        if data[:1] == _FETCH:
+            with self.inbox.lock:
+                item = self.inbox.in_channel.get(seq)
+            if item is not None:
+                worker.give(item)
+            return
+        with self.inbox.lock:
+            item = self.inbox.in_channel.pop(seq, None)
         worker.tasks_done += 1
+        if worker.journal is not None and worker.tasks_done % _JOURNAL_READ_EVERY == 0:
+            worker.journal.read()  # so that it never fills
         max_tasks = self.settings.max_tasks_per_child
         if max_tasks is not None and worker.tasks_done >= max_tasks:
-            worker.send_stop()  # retired; a replacement starts when work needs it
+            worker.stopping = True  # it exits on its own after this call
         if item is not None:
-            _settle(item.future, data, worker.pid, item.describe)
+            _settle(item.future, data, worker.pid, item.describe, seq_size=_SEQ.size)
+
+    def _task_of(self, worker: _Worker) -> Optional[_WorkItem]:
+        """Hook: a dead worker's task: the last call its journal names, if it
+        sent no reply for it (``_channel.py``)."""
+        if worker.journal is None:
+            return None
+        worker.journal.read()
+        seq = worker.journal.last_taken
+        if seq is None:
+            return None  # it never took a call
+        with self.inbox.lock:
+            return self.inbox.in_channel.get(seq)
 
     def _on_initializer_failure(self, worker: _Worker, text: str) -> None:
         from ._deaths import _explain_initializer_failure  # the failure path: _deaths.py
@@ -324,6 +383,7 @@ class _Dispatcher:
             if self.inbox.is_broken():
                 return
         worker.process.join()
+        worker.task = self._task_of(worker)
         with self.inbox.lock:
             expected = worker.task is None and (worker.stopping or self.inbox.closed)
         if not expected:
@@ -347,10 +407,11 @@ class _Dispatcher:
         with self.inbox.lock:
             self.workers.remove(worker)
             self.inbox.processes.pop(worker.pid or 0, None)
-            self.inbox.idle_workers = [w for w in self.inbox.idle_workers if w is not worker]
         self._close_pipe(worker)
         self._selector.unregister(worker.process.sentinel)
         worker.pipe.close()
+        if worker.journal is not None:
+            worker.journal.close()
         worker.process.close()
 
     def _running_items(self) -> list[_WorkItem]:
@@ -358,6 +419,10 @@ class _Dispatcher:
         running = [worker.task for worker in self.workers if worker.task is not None]
         for worker in self.workers:
             worker.task = None
+        with self.inbox.lock:  # channel calls: a dead worker's task is among them
+            running += [item for item in self.inbox.in_channel.values() if item not in running]
+            self.inbox.in_channel.clear()
+            self.inbox.unsent.clear()
         return running
 
     def _break_pool(self, message: str, cause: Optional[BaseException] = None) -> None:
@@ -384,12 +449,28 @@ class _Dispatcher:
             self._forget(worker)
 
 
-def _launch(settings: _Settings, number: int, announce_start: bool) -> _Worker:
-    """Start worker process *number*, with its own duplex pipe."""
+def _launch(settings: _Settings, number: int, channel: _Channel) -> _Worker:
+    """Start worker process *number* of a default pool: it takes calls from
+    the *channel*, and writes the number of each to its journal."""
+    journal, journal_end = settings.context.Pipe(duplex=False)
+    try:
+        return _start(settings, number, _worker_main, (settings.initializer, settings.initargs),
+                      {"channel": channel.workers_end, "journal": journal_end,
+                       "max_tasks": settings.max_tasks_per_child}, journal=_Journal(journal))
+    except BaseException:
+        journal.close()
+        raise
+    finally:
+        journal_end.close()  # the worker has its own copy
+
+
+def _start(settings: _Settings, number: int, target: Callable[..., None],
+           args: tuple[Any, ...], kwargs: dict[str, Any], *,
+           journal: Optional[_Journal] = None) -> _Worker:
+    """Start worker process *number*: ``target(its end of its own pipe, *args, **kwargs)``."""
     parent_end, child_end = settings.context.Pipe(duplex=True)
     process = settings.context.Process(  # type: ignore[attr-defined]
-        target=_worker_main,
-        args=(child_end, settings.initializer, settings.initargs, announce_start),
+        target=target, args=(child_end, *args), kwargs=kwargs,
         name=f"{settings.name}_worker_{number}")
     try:
         process.start()
@@ -398,5 +479,5 @@ def _launch(settings: _Settings, number: int, announce_start: bool) -> _Worker:
         raise
     finally:
         child_end.close()  # the worker has its own copy
-    return _Worker(process, parent_end, initialized=settings.initializer is None)
-
+    return _Worker(process, parent_end, initialized=settings.initializer is None,
+                   journal=journal)

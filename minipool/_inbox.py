@@ -3,8 +3,8 @@
 Submitting threads and the dispatcher thread (``_dispatcher.py``) use it
 under ``_Inbox.lock``; it has no thread of its own and never holds the pool::
 
-    submit -> _Inbox.hand_to_idle_worker(item): an idle worker, offered by the
-              dispatcher as nothing was pending, gets it now: worker.give(item)
+    submit -> _Inbox.send_now(item): into the shared channel now, if nothing
+              is pending and a worker is there to take it (_channel.py)
            or _Inbox.pending.append(item); _Inbox.wake_dispatcher()
                                              -> one byte on the wake-up pipe
     _Dispatcher: _selector.select() returns -> _Inbox.take_wakeup()
@@ -14,6 +14,7 @@ under ``_Inbox.lock``; it has no thread of its own and never holds the pool::
 from __future__ import annotations
 
 import collections
+import itertools
 import multiprocessing
 import threading
 
@@ -22,11 +23,14 @@ import threading
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._exit import interpreter_is_exiting
 from ._future import Future
 from ._naming import _describe_call
+
+if TYPE_CHECKING:
+    from ._channel import _Channel
 
 
 class _WorkItem:
@@ -45,15 +49,6 @@ class _WorkItem:
 
     def describe(self) -> str:
         return _describe_call(self.fn, self.args, self.kwargs)
-
-
-# The largest call a submit hands straight to an idle worker: an idle
-# worker's pipe is empty, so writing this much to it cannot block.
-_SMALL_CALL = 16 * 1024
-
-
-class _IdleWorker(Protocol):  # what the inbox needs of ``_dispatcher._Worker``
-    def give(self, item: _WorkItem) -> None: ...
 
 
 class _Inbox:
@@ -79,7 +74,7 @@ class _Inbox:
         self.lock = threading.Lock()
         self.pending: collections.deque[_WorkItem] = collections.deque()
         # How many of the oldest pending items free workers would take now
-        # (written by _next_item, _publish_free_workers, hand_to_idle_worker);
+        # (written by the dispatcher's _hand_out_work and by send_now);
         # close(cancel_pending) lets that many run, as the stdlib lets run the
         # calls it moved ahead to its workers, and cancels the rest.
         self.free_workers = max_workers
@@ -90,10 +85,16 @@ class _Inbox:
         self.broken: Optional[str] = None  # set once, by the dispatcher
         # The live worker processes, by pid: read by terminate/kill_workers.
         self.processes: dict[int, BaseProcess] = {}
-        # Idle workers a submit may hand its call to (hand_to_idle_worker):
-        # offered by the dispatcher while nothing is pending, taken back by it
-        # before it hands out pending work itself; a submit takes one.
-        self.idle_workers: list[_IdleWorker] = []
+        # Default pools: the shared channel (_channel.py), set by the
+        # dispatcher; the calls in it or taken from it and not yet replied to,
+        # by call number (running, for their futures); the numbers of those
+        # the full channel did not take yet, oldest first; how many workers
+        # may take calls (published by the dispatcher).
+        self.channel: Optional[_Channel] = None
+        self.in_channel: dict[int, _WorkItem] = {}
+        self.unsent: collections.deque[int] = collections.deque()
+        self.channel_takers = 0
+        self._call_numbers = itertools.count()
         # The wake-up pipe: opened as the dispatcher starts (open_wakeup) and
         # closed by it as it ends, so a pool never submitted to opens no fd.
         self.wakeup_reader: Optional[Connection] = None
@@ -113,29 +114,46 @@ class _Inbox:
         if interpreter_is_exiting():
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
-    def hand_to_idle_worker(self, item: _WorkItem) -> bool:
-        """Give new *item* to an idle worker now, if the dispatcher offered one
-        and nothing is pending (so *item* is next anyway); True if it did. Call
-        with ``lock`` held. It spares the dispatcher a wake-up per call (why:
-        docs/performance.md, "A submit hands its call to an idle worker").
+    def send_now(self, item: _WorkItem) -> bool:
+        """Put new *item* into the shared channel now, if nothing is pending
+        (so *item* is next anyway) and a worker is there to take it without
+        waiting for another call; True if it did. Call with ``lock`` held.
+        It spares the dispatcher a wake-up per call (why: docs/performance.md).
 
-        The dispatcher takes its offer back before it hands out pending work
-        (``_hand_out_work``). Without that:
-          1. a worker is idle, and offered here;
-          2. a call too large for this path is pending: the dispatcher gives
-             it to that worker;
-          3. meanwhile a submit takes the same worker and gives it its call:
-             the worker has two calls, and its first reply settles the wrong
-             future.
+        Nothing may be pending, or a newer call could start before an older one:
+          1. call A is pending: the only worker was busy when it came;
+          2. the dispatcher reads that worker's reply: the worker is free, but
+             A is not in the channel yet;
+          3. a submit of call B finds a free worker and sends B: B starts
+             first (``tests/test_races.py`` forces this).
         """
-        if (not self.idle_workers or self.pending or self.terminating
-                or len(item.payload) > _SMALL_CALL):
+        if (self.channel is None or self.pending or self.unsent or self.terminating
+                or len(self.in_channel) >= self.channel_takers):
             return False
-        worker = self.idle_workers.pop()
+        seq = next(self._call_numbers)
+        if not self.channel.send(seq, item.payload):
+            return False
         item.future.set_running_or_notify_cancel()  # a new future: never cancelled yet
-        self.free_workers -= 1  # exact again at the dispatcher's _publish_free_workers
-        worker.give(item)
+        self.in_channel[seq] = item
+        self.free_workers -= 1  # exact again at the dispatcher's _hand_out_work
         return True
+
+    def send_to_channel(self, item: _WorkItem) -> None:
+        """Give running *item* its call number and send it (or, if the channel
+        is full, keep it in ``unsent``). Call with ``lock`` held (dispatcher)."""
+        seq = next(self._call_numbers)
+        self.in_channel[seq] = item
+        if self.unsent or self.channel is None or not self.channel.send(seq, item.payload):
+            self.unsent.append(seq)
+
+    def send_unsent(self) -> None:
+        """Send what the full channel did not take, oldest first, while it
+        takes them. Call with ``lock`` held (dispatcher)."""
+        while self.unsent and self.channel is not None:
+            seq = self.unsent[0]
+            if not self.channel.send(seq, self.in_channel[seq].payload):
+                return
+            self.unsent.popleft()
 
     def is_broken(self) -> bool:
         with self.lock:

@@ -40,19 +40,23 @@ owned by the dispatcher thread.
 from __future__ import annotations
 
 import collections
+import multiprocessing
+import selectors
 import signal
 import threading
 import time
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from ._deaths import _describe_exit, _kill
-from ._dispatcher import _Dispatcher, _Settings, _Worker
+from ._dispatcher import _Dispatcher, _Settings, _start, _Worker
 from ._extras import TaskTimeout, WorkerCrashed, _make_options, _Options, _PendingLimit
 from ._future import Future
 from ._inbox import _Inbox, _WorkItem
+from ._process_worker import _initialized, _run_call
 from ._stats import PoolStats, _stats_not_enabled
 from ._timeline import _TimedFuture, _Tracker
-from ._wire import _INIT_FAILED, _READY, _STARTED, _pickle_call
+from ._wire import _STARTED, _STOP, _pickle_call, _send_frame, _settle
 
 if TYPE_CHECKING:
     from .process import MiniProcessPool
@@ -63,6 +67,12 @@ T = TypeVar("T")
 # before starting it (a worker that dies in its initializer each time must not
 # make the dispatcher loop forever).
 _MAX_UNSTARTED_RETRIES = 3
+
+
+def per_worker_dispatcher(inbox: _Inbox, settings: _Settings) -> _Dispatcher:
+    """An unconfigured pool's dispatcher where the shared channel cannot be
+    made (no ``SOCK_SEQPACKET``: macOS): each call to an idle worker's own pipe."""
+    return _ConfiguredDispatcher(inbox, settings, _make_options(), None, None)
 
 
 def configure_process_pool(pool: MiniProcessPool, **keywords: Any) -> None:
@@ -147,7 +157,8 @@ class _ProcessExtras:
 class _ConfiguredDispatcher(_Dispatcher):
     """The core dispatcher with the extras' hooks; see the module docstring."""
 
-    offers_idle_workers = False  # every call goes through _next_item and _handed_out
+    uses_channel = False  # every call goes to one worker: through _next_item and _handed_out
+    announce_start = False  # its workers send _STARTED (survive_crashes, task_timeout)
 
     def __init__(self, inbox: _Inbox, settings: _Settings, options: _Options,
                  tracker: Optional[_Tracker], limit: Optional[_PendingLimit]) -> None:
@@ -165,6 +176,10 @@ class _ConfiguredDispatcher(_Dispatcher):
         self._timed_out: set[_Worker] = set()  # killed for overrunning its task_timeout
 
     # -------------------------------------------------------- workers
+    def _launch(self) -> _Worker:
+        return _start(self.settings, next(self._started), _configured_worker_main,
+                      (self.settings.initializer, self.settings.initargs, self.announce_start), {})
+
     def _register(self, worker: _Worker) -> bool:
         keep = super()._register(worker)
         if self.tracker is not None and worker.pid is not None:
@@ -180,19 +195,41 @@ class _ConfiguredDispatcher(_Dispatcher):
         super()._forget(worker)
 
     # -------------------------------------------------------- the queue
-    def _queued(self) -> int:
-        return len(self.inbox.pending) + len(self.put_back)
+    # Not the shared channel: each call goes to an idle worker's own pipe, so
+    # that the dispatcher knows, when a worker dies, which call it had.
+    def _calls_without_a_worker(self) -> int:
+        idle = sum(1 for worker in self.workers if _is_idle(worker))
+        return len(self.inbox.pending) + len(self.put_back) - idle
 
     def _finished(self) -> bool:
         return not self.put_back and super()._finished()
 
+    def _hand_out_work(self) -> None:
+        for worker in [worker for worker in self.workers if _is_idle(worker)]:
+            item = self._next_item()
+            if item is None:
+                break
+            self._handed_out(worker, item)
+            worker.task = item
+            worker.give(item)
+        with self.inbox.lock:  # how many pending calls free workers would take now
+            busy = sum(1 for worker in self.workers if worker.task is not None)
+            self.inbox.free_workers = self.settings.max_workers - busy
+
     def _next_item(self) -> Optional[_WorkItem]:
+        """put_back first, then the oldest pending item not cancelled, now running."""
         if self.put_back:
             return self.put_back.popleft()  # already running: its worker died
-        item = super()._next_item()
-        if item is not None and self.limit is not None:
-            self.limit.release(item)  # room for a waiting submit
-        return item
+        while True:
+            with self.inbox.lock:
+                if not self.inbox.pending:
+                    return None
+                item = self.inbox.pending.popleft()
+                self.inbox.free_workers -= 1  # exact again at the end of _hand_out_work
+            if item.future.set_running_or_notify_cancel():
+                if self.limit is not None:
+                    self.limit.release(item)  # room for a waiting submit
+                return item
 
     def _running_items(self) -> list[_WorkItem]:
         running = super()._running_items() + list(self.put_back)
@@ -205,13 +242,21 @@ class _ConfiguredDispatcher(_Dispatcher):
         if self.tracker is not None and worker.pid is not None:
             self.tracker.task_started(item.future, worker.pid, item.describe)
 
-    def _on_message(self, worker: _Worker, data: bytes) -> None:
+    def _on_reply(self, worker: _Worker, data: bytes) -> None:
         if data == _STARTED:
             self._note_started(worker)
             return
-        if data != _READY and data[:1] != _INIT_FAILED:  # a task's reply
-            self._note_reply(worker)
-        super()._on_message(worker, data)
+        self._note_reply(worker)
+        item, worker.task = worker.task, None
+        worker.tasks_done += 1
+        max_tasks = self.settings.max_tasks_per_child
+        if max_tasks is not None and worker.tasks_done >= max_tasks:
+            worker.send_stop()  # retired; a replacement starts when work needs it
+        if item is not None:
+            _settle(item.future, data, worker.pid, item.describe)
+
+    def _task_of(self, worker: _Worker) -> Optional[_WorkItem]:
+        return worker.task  # set as it was given the call
 
     def _note_started(self, worker: _Worker) -> None:
         """The worker said _STARTED: its task is running now."""
@@ -297,6 +342,57 @@ class _ConfiguredDispatcher(_Dispatcher):
             return item.unstarted_retries <= _MAX_UNSTARTED_RETRIES
         item.crashes += 1
         return item.crashes <= self.options.crash_retries
+
+
+# ------------------------------------------------------- in the worker process
+def _configured_worker_main(pipe: Connection, initializer: Optional[Callable[..., object]],
+                            initargs: tuple[Any, ...], announce_start: bool) -> None:
+    """The body of a configured pool's worker: its calls come down its own
+    pipe, one at a time; it says _STARTED before each, if *announce_start*."""
+    if not _initialized(pipe, initializer, initargs):
+        return
+    with _CallWatcher(pipe) as watcher:
+        while watcher.call_arrives():
+            call = pipe.recv_bytes()
+            if call == _STOP:
+                return
+            if announce_start:
+                _send_frame(pipe, _STARTED)
+            _send_frame(pipe, _run_call(call))
+            del call  # do not keep the finished call's arguments alive while idle
+
+
+class _CallWatcher:
+    """Waits for the next message on a worker's pipe, or its parent's death.
+
+    One selector for the worker's life, not ``multiprocessing.connection.wait()``,
+    which builds a new one per call (why: docs/performance.md, "One selector").
+    """
+
+    def __init__(self, pipe: Connection) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(pipe.fileno(), selectors.EVENT_READ, "call")
+        parent = multiprocessing.parent_process()
+        if parent is not None:
+            self._selector.register(parent.sentinel, selectors.EVENT_READ, "parent died")
+
+    def call_arrives(self) -> bool:
+        """Wait for the next message; False if the parent process died first."""
+        while True:
+            ready = [key.data for key, _ in self._selector.select()]
+            if ready:
+                return "call" in ready
+
+    def __enter__(self) -> _CallWatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._selector.close()
+
+
+# ------------------------------------------------------- helpers
+def _is_idle(worker: _Worker) -> bool:
+    return worker.task is None and not worker.stopping and worker.pipe_open
 
 
 def _crash_error(worker: _Worker, item: _RetriedItem, started: bool) -> WorkerCrashed:

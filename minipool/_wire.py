@@ -33,10 +33,13 @@ never the dispatcher thread (``_unpickling_error``).
 from __future__ import annotations
 
 import io
+import os
 import pickle
+import struct
 import traceback
+from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from ._future import Future
 from ._naming import _describe_call, _short_repr
@@ -52,6 +55,12 @@ _READY = b"r"
 _RESULT = b"R"
 _EXCEPTION = b"E"
 _INIT_FAILED = b"I"
+# Default pools only (the shared channel, _channel.py): a worker that took a
+# call too large for the channel asks for its payload, which comes down its pipe.
+_FETCH = b"F"
+# A call's number on the shared channel, as it travels: in the channel's
+# message, in the worker's journal, and in its reply after the kind byte.
+_SEQ = struct.Struct("<Q")
 
 
 def _dumps(obj: object) -> bytes:
@@ -118,16 +127,82 @@ def _pickle_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
 
 
 # ------------------------------------------------------- worker -> parent
-def _reply(kind: bytes, obj: object) -> memoryview:
-    """*kind*, then *obj* pickled as multiprocessing does, in one buffer (no copy)."""
+# Every message a worker sends is a frame: its length, then its bytes. The
+# dispatcher reads whatever a pipe holds at once (_FrameReader), so that replies
+# that piled up while it was busy cost it one read, not two each.
+_FRAME = struct.Struct("<Q")
+_READ_SIZE = 64 * 1024  # one read of a worker's pipe: what the pipe's buffer can hold
+
+
+def _send_frame(pipe: Connection, data: Union[bytes, memoryview]) -> None:
+    """Write one frame to the parent (small ones in one write)."""
+    header = _FRAME.pack(len(data))
+    if len(data) <= _READ_SIZE:
+        _write_all(pipe.fileno(), header + data)
+    else:
+        _write_all(pipe.fileno(), header)
+        _write_all(pipe.fileno(), data)
+
+
+def _write_all(fd: int, data: Union[bytes, memoryview]) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _FrameReader:
+    """The dispatcher's reader of one worker's frames (its pipe's fd stays blocking)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()  # the start of a frame whose rest is not there yet
+
+    def read_frames(self) -> list[bytes]:
+        """The frames the pipe holds now: one read, which the caller knows will not
+        block (the pipe is readable). A frame larger than a read is read whole now.
+        EOFError: the worker's end is closed (it died, or exited)."""
+        chunk = os.read(self._fd, _READ_SIZE)
+        if not chunk:
+            raise EOFError
+        buffer = self._buffer
+        buffer += chunk
+        frames, start = [], 0
+        while len(buffer) - start >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(buffer, start)
+            end = start + _FRAME.size + size
+            if end <= len(buffer):
+                frames.append(bytes(buffer[start + _FRAME.size:end]))
+                start = end
+            elif size > _READ_SIZE:  # a large reply: its worker is writing the rest now
+                frames.append(self._read_rest(buffer[start + _FRAME.size:], size))
+                start = len(buffer)
+            else:
+                break  # a small frame's rest comes with the next read
+        del buffer[:start]
+        return frames
+
+    def _read_rest(self, first: bytearray, size: int) -> bytes:
+        body = bytearray(size)
+        body[:len(first)] = first
+        view, got = memoryview(body), len(first)
+        while got < size:
+            read = os.readv(self._fd, [view[got:]])
+            if not read:
+                raise EOFError
+            got += read
+        return bytes(body)  # one copy, as Connection.recv_bytes makes
+def _reply(kind: bytes, obj: object, seq: bytes = b"") -> memoryview:
+    """*kind*, the call's *seq* (channel calls), then *obj* pickled as
+    multiprocessing does, in one buffer (no copy)."""
     buffer = io.BytesIO()
     buffer.write(kind)
+    buffer.write(seq)
     ForkingPickler(buffer).dump(obj)
     return buffer.getbuffer()
 
 
-def _exception_reply(exc: BaseException) -> memoryview:
-    return _reply(_EXCEPTION, _exception_body(exc))
+def _exception_reply(exc: BaseException, seq: bytes = b"") -> memoryview:
+    return _reply(_EXCEPTION, _exception_body(exc), seq)
 
 
 def _exception_body(exc: BaseException) -> tuple[bytes, str]:
@@ -162,9 +237,10 @@ class RemoteTraceback(Exception):
 
 
 def _settle(future: Future[Any], reply: bytes, pid: Optional[int],
-            describe_task: Callable[[], str]) -> None:
-    """Set *future* from a worker's reply (its callbacks run here)."""
-    kind, body = reply[:1], memoryview(reply)[1:]
+            describe_task: Callable[[], str], seq_size: int = 0) -> None:
+    """Set *future* from a worker's reply (its callbacks run here); *seq_size*:
+    the bytes of the call's number after the kind byte (channel calls)."""
+    kind, body = reply[:1], memoryview(reply)[1 + seq_size:]
     if kind == _RESULT:
         try:
             value = pickle.loads(body)

@@ -7,28 +7,33 @@ Processes and threads
 * *The dispatcher thread* (parent process, one per pool, named
   ``MiniProcessPool-N_dispatcher``), running ``_Dispatcher.run``: it owns the
   workers and sets the futures.
-* *Worker processes* (at most ``max_workers``), each running ``_worker_main``
-  on its own duplex pipe to the parent, ``_Worker.pipe``.
+* *Worker processes* (at most ``max_workers``), each running ``_worker_main``:
+  it takes calls from the one channel all workers share (``_Channel``), and
+  replies on its own duplex pipe to the parent, ``_Worker.pipe``.
 
 How a task flows, and the module that holds each step::
 
     submit(fn, *args)                                    [submitting thread]
       |  _pickle_call(): an unpicklable call fails its future now   _wire.py
       v
-    _Inbox.pending.append(item); _Inbox.wake_dispatcher()           _inbox.py
+    _Inbox.send_now(item): nothing pending, a worker free: into the channel
+      |  now; else _Inbox.pending.append(item); _Inbox.wake_dispatcher()
+      |                                                          _inbox.py
       |                                                  [dispatcher thread]
+      |  _Dispatcher._hand_out_work(): pending items into the channel while
+      |  it has room, each marked running                      _dispatcher.py
       v
-    _Dispatcher._hand_out_work(): worker.give(item)                 _dispatcher.py
-      |    (or, when a worker is idle and nothing is pending, the submitting
-      |    thread gives it: _Inbox.hand_to_idle_worker(item))
-      |  worker.pipe.send_bytes(item.payload)
+    _Channel.send(seq, payload): one message for whichever worker is free
+      |                                                        _channel.py
       |                                                     [worker process]
       v
-    _worker_main -> _run_call(payload) -> pipe.send_bytes(reply)   _process_worker.py
+    _serve_channel: channel.recv() -> _run_call(payload) -> _send_frame(reply)
+      |                                                  _process_worker.py
       |                                                  [dispatcher thread]
       v
-    _Dispatcher._read_reply(worker) -> _settle(): set_result / set_exception
-         -> done callbacks run here: in the parent, in the dispatcher thread
+    _Dispatcher._read_reply(worker) -> _on_reply -> _settle(): set_result /
+         set_exception -> done callbacks run here: in the parent, in the
+         dispatcher thread
 
 ``map`` sends its calls in chunks (``_process_map.py``, loaded by the first
 ``map``). ``configure(...)`` loads ``_process_extras.py``, which plugs in its
@@ -67,6 +72,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Protocol, TypeVar
 
+from ._channel import _channel_supported
 from ._dispatcher import _Dispatcher, _Settings
 from ._executor import Executor
 from ._exit import usable_cpu_count, watch_until_exit
@@ -194,7 +200,7 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
                 inbox.check_accepting()
                 if pickling_error is None:
                     item = _WorkItem(future, payload, fn, args, kwargs)
-                    if not inbox.hand_to_idle_worker(item):
+                    if not inbox.send_now(item):
                         inbox.pending.append(item)
                         self._start_dispatcher_once()
                         inbox.wake_dispatcher()
@@ -208,10 +214,14 @@ class MiniProcessPool(Executor, concurrent.futures.ProcessPoolExecutor):
         """Call with ``_inbox.lock`` held."""
         if self._dispatcher_thread is not None:
             return
-        if self._extras is None:
-            dispatcher = _Dispatcher(self._inbox, self._settings)
-        else:
+        if self._extras is not None:
             dispatcher = self._extras.make_dispatcher(self._settings)
+        elif _channel_supported():
+            dispatcher = _Dispatcher(self._inbox, self._settings)
+        else:  # no shared channel here (macOS): each call to an idle worker's pipe
+            from ._process_extras import per_worker_dispatcher
+
+            dispatcher = per_worker_dispatcher(self._inbox, self._settings)
         if self._fork:  # fork now, while no thread of this pool runs
             dispatcher.start_workers_now(self._max_workers)
         thread = threading.Thread(target=dispatcher.run,
