@@ -144,53 +144,71 @@ def test_result_timing_out_as_the_future_finishes_returns_the_result(impl: Any) 
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(20)
-def test_a_submit_cannot_take_a_worker_the_dispatcher_is_handing_work_to(
+def test_a_submit_cannot_send_its_call_ahead_of_a_pending_one(
         impl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # _dispatcher.py, _hand_out_work: 1. the only worker is idle, offered to
-    # submits (_Inbox.idle_workers); 2. a call too large for a submit to hand
-    # over itself (_inbox._SMALL_CALL) is pending, and the dispatcher hands it
-    # to that worker; 3. meanwhile a small submit takes the same worker and
-    # gives it its call. The worker would get two calls, and the first reply
-    # would settle the wrong future. The dispatcher takes its offer back
-    # before step 2, so the small submit queues. Here step 3 runs inside
-    # step 2, in the hook the dispatcher calls just before it writes the call.
+    # _inbox.py, send_now: 1. call A is pending (the only worker was busy when
+    # it came); 2. the dispatcher reads the worker's reply: the worker is free,
+    # but A is not in the channel yet; 3. a submit of call B finds a free
+    # worker: sent straight into the channel, B would start before A. send_now
+    # refuses while anything is pending. Here the dispatcher does not hand out
+    # work until step 3 has run, inside step 2 (in _on_reply, as it reads the reply).
     from minipool import _dispatcher
 
-    pool = impl.ProcessPool(1, mp_context=multiprocessing.get_context("fork"))
-    raced: list[Any] = []
-    original = _dispatcher._Dispatcher._handed_out
+    gates = tasks.Gates(multiprocessing.get_context("fork"))
+    pool = impl.ProcessPool(1, mp_context=multiprocessing.get_context("fork"),
+                            **gates.pool_arguments())
+    finished: list[str] = []  # in the order their futures were set: the run order
+    hold = threading.Event()  # while set, the dispatcher hands out nothing
+    later: list[Any] = []
+    hand_out, on_reply = _dispatcher._Dispatcher._hand_out_work, _dispatcher._Dispatcher._on_reply
 
-    def submit_from_another_thread(self: Any, worker: Any, item: Any) -> None:
-        if not raced:  # step 3, once
-            submitter = threading.Thread(target=lambda: raced.append(pool.submit(tasks.square, 5)))
+    def held_hand_out(self: Any) -> None:
+        if not hold.is_set():
+            hand_out(self)
+
+    def reply_then_submit(self: Any, worker: Any, data: bytes) -> None:
+        on_reply(self, worker, data)
+        if hold.is_set():  # step 3, once
+            submitter = threading.Thread(target=lambda: later.append(submit("B")))
             submitter.start()
             submitter.join(10)
-        original(self, worker, item)
+            hold.clear()
+
+    def submit(name: str) -> Any:
+        future = pool.submit(tasks.identity, name)
+        future.add_done_callback(lambda f: finished.append(f.result()))
+        return future
 
     try:
-        assert pool.submit(tasks.square, 2).result(timeout=10) == 4  # step 1
-        monkeypatch.setattr(_dispatcher._Dispatcher, "_handed_out", submit_from_another_thread)
-        large = pool.submit(tasks.size_of, b"x" * 100_000)  # step 2
-        assert large.result(timeout=10) == 100_000
-        assert raced[0].result(timeout=10) == 25
+        blocker = pool.submit(tasks.block, "blocker")
+        gates.wait_started()
+        monkeypatch.setattr(_dispatcher._Dispatcher, "_hand_out_work", held_hand_out)
+        monkeypatch.setattr(_dispatcher._Dispatcher, "_on_reply", reply_then_submit)
+        hold.set()
+        older = submit("A")  # step 1: pending, the worker is busy
+        gates.release()  # step 2 follows: the blocker's reply
+        assert blocker.result(timeout=10) == "blocker"
+        assert older.result(timeout=10) == "A"
+        assert later[0].result(timeout=10) == "B"
+        assert finished == ["A", "B"]
     except BaseException:
         pool.kill_workers()  # so that a failure does not hang in shutdown
         raise
     finally:
         pool.shutdown(wait=True)
+        gates.close()
 
 
 @pytest.mark.minipool_only
 @pytest.mark.timeout(60)
-def test_submits_racing_the_dispatcher_for_idle_workers_lose_no_future(impl: Any) -> None:
+def test_submits_racing_the_dispatcher_into_the_channel_lose_no_future(impl: Any) -> None:
     # A stress test, not a forced interleaving (see the module docstring).
-    # _dispatcher.py, Guarantees: an idle worker is the dispatcher's or, while
-    # it is offered in _Inbox.idle_workers, the first submit's to take it. If
-    # two of them could give it a call, the second would overwrite
-    # worker.task: one future would get the other call's result, and one would
-    # never finish. Four threads submit at once; each waits for every third
-    # result, so workers keep going idle and being offered while other submits
-    # and the dispatcher hand out calls.
+    # _inbox.py: submits (send_now) and the dispatcher (_hand_out_work) both
+    # put calls into the shared channel, each numbered under _Inbox.lock. A
+    # number given twice would settle one future with another call's result,
+    # and leave one unfinished. Four threads submit at once; each waits for
+    # every third result, so workers keep going free while other submits and
+    # the dispatcher send calls.
     with impl.ProcessPool(2, mp_context=multiprocessing.get_context("fork")) as pool:
         start = threading.Barrier(4)
         got: dict[int, list[int]] = {}

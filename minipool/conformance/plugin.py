@@ -292,6 +292,8 @@ _EXIT = "interpreter exit of a stdlib or minipool pool, in a subprocess of its o
 _PICKLE = "what cannot be pickled depends on the executor's serializer (dask: cloudpickle)"
 _DEFAULT_EXECUTOR = "asyncio's default executor must be a concurrent.futures.ThreadPoolExecutor"
 NOT_APPLICABLE: dict[str, str] = {
+    "test_channel.py::test_a_call_an_earlier_blocked_call_waits_for_starts_before_any_later_call":
+        "its tasks use a pipe that forked workers inherit",
     "test_thread_pool.py::test_default_max_workers_matches_the_stdlib_formula": _MAX_WORKERS,
     "test_thread_pool.py::test_max_workers_must_be_positive": _MAX_WORKERS,
     "test_thread_pool.py::test_never_more_than_max_workers_threads": _MAX_WORKERS,
@@ -438,6 +440,7 @@ KNOWS_THE_WORKERS: dict[str, str] = {
     "test_thread_pool.py::test_shutdown_cancel_futures_cancels_queued_but_not_running": _COUNTS,
     "test_interop.py::test_cancelling_the_asyncio_future_cancels_the_pending_pool_future": _COUNTS,
     "test_clients.py::test_cancelling_the_task_awaiting_a_queued_call_cancels_the_call": _COUNTS,
+    "test_channel.py::test_calls_the_full_channel_cannot_take_yet_run_in_their_turn": _COUNTS,
 }
 
 # dask's known differences from concurrent.futures: strict expected failures,
@@ -452,6 +455,8 @@ DASK_XFAIL: dict[str, str] = {
     "test_thread_pool.py::test_submit_keyword_named_fn_reaches_the_task":
         "submit(fn, /, ...) is not positional-only: fn=... clashes with the function",
     "test_executor.py::test_a_started_task_is_running": "running() is never True",
+    "test_channel.py::test_calls_the_full_channel_cannot_take_yet_run_in_their_turn":
+        "running() is never True",
     "test_executor.py::test_cancel_of_a_started_task_fails_and_the_task_completes":
         "cancel() of a running task returns True, and the task keeps running",
     "test_executor.py::test_shutdown_without_wait_lets_started_work_finish":

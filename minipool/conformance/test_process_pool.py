@@ -402,12 +402,11 @@ def test_shutdown_cancel_futures_cancels_the_queued_work(
     gates.release()
     assert running.result() == "kept"
     # The stdlib moves up to max_workers + 1 queued calls to its workers' queue
-    # as they are submitted, marking them running: those run. Six is far beyond
-    # that, so the last is never moved. minipool cancels all.
+    # as they are submitted, marking them running: those run. minipool's
+    # shared channel takes as many. Six is far beyond that: the rest are cancelled.
     assert queued[-1].cancelled()
     assert all(f.cancelled() or f.result() == x * x for x, f in enumerate(queued))
-    if not impl.is_stdlib:
-        assert all(f.cancelled() for f in queued)
+    assert sum(not f.cancelled() for f in queued) <= 2
     pool.shutdown(wait=True)
 
 
@@ -534,7 +533,9 @@ def test_terminate_and_kill_workers(impl: Any, method: str, how: str, gates: Gat
     assert isinstance(error, impl.BrokenProcessPool)
     signal_name = "SIGTERM" if how == "terminate_workers" else "SIGKILL"
     assert f"worker process {worker_pid} was killed by signal {signal_name}" in str(error)
-    assert queued.cancelled()
+    # Never run: cancelled, or, if it was already handed to the workers'
+    # queue, failed with the pool (as the stdlib's call queue does).
+    assert queued.cancelled() or isinstance(queued.exception(), impl.BrokenProcessPool)
     with pytest.raises(RuntimeError):
         pool.submit(tasks.square, 3)
     pool.shutdown()
