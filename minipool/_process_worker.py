@@ -8,39 +8,38 @@ shared channel, ``channel``, and the write end of its own ``journal``
 
 How a call flows through a worker::
 
-    _worker_main(pipe, initializer, initargs, announce_start, channel, journal, max_tasks)
-      initializer(*initargs)   a failure -> _send_frame(pipe, _INIT_FAILED + traceback); exit
-                               else      -> _send_frame(pipe, _READY)
-      default pools: _serve_channel, until _STOP, max_tasks calls, or the parent dies:
+    _worker_main(pipe, initializer, initargs, channel=, journal=, max_tasks=)
+      _initialized: initializer(*initargs)
+                    a failure -> _send_frame(pipe, _INIT_FAILED + traceback); exit
+                    else      -> _send_frame(pipe, _READY)
+      _serve_channel, until _STOP, max_tasks calls, or the parent dies:
         message = channel.recv(..., MSG_DONTWAIT)     the next call, if one is there;
                                                       else _ChannelWatcher.next_event()
         _note_taken(journal, seq)                     its number, before it runs
         [a ticket: _fetch(): _send_frame(pipe, _FETCH + seq); call = pipe.recv_bytes()]
         _send_frame(pipe, _run_call(call, seq))
-      configured pools: loop:
-        _CallWatcher.call_arrives()   waits on the pipe and on the parent's sentinel
-        call = pipe.recv_bytes()      _STOP (b"") -> exit
-        [announce_start: _send_frame(pipe, _STARTED)]
-        _send_frame(pipe, _run_call(call))
-      _run_call: pickle.loads(call) -> fn(*args, **kwargs) -> _reply(_RESULT, value)
-                 or _exception_reply(exc)
+          _run_call: pickle.loads(call) -> fn(*args, **kwargs) -> _reply(_RESULT, value)
+                     or _exception_reply(exc)
+
+A configured pool's workers run ``_process_extras._configured_worker_main``
+instead: the same ``_initialized`` and ``_run_call``, their calls one at a
+time down their own pipe.
 
 Guarantees / Assumptions
 ------------------------
 * A worker runs one call at a time. It writes to its pipe only what the
   dispatcher reads whenever the pipe is readable (replies, ``_FETCH``,
-  ``_READY``, ``_STARTED``), and the dispatcher writes to it only a stop
-  message, a configured pool's call while the worker is idle, or the payload
-  the worker asked for: neither side can be blocked writing while the other
-  is (see ``_dispatcher.py``).
+  ``_READY``), and the dispatcher writes to it only a stop message or the
+  payload the worker asked for: neither side can be blocked writing while
+  the other is (see ``_dispatcher.py``).
 * A call's number is in the journal before the call runs, so a worker that
   dies running it is blamed for it and for no other (``_channel.py``).
 * A forked worker inherits copies of the parent's locks. It never takes
   them: it runs only this module on its own pipe, and leaves through the
   ``os._exit`` of multiprocessing's bootstrap.
 * A forked worker inherits the parent's end of its own pipe too, so it
-  would never see end-of-file there if the parent died: both watchers
-  watch the parent's sentinel as well.
+  would never see end-of-file there if the parent died: ``_ChannelWatcher``
+  watches the parent's sentinel as well.
 """
 
 from __future__ import annotations
@@ -99,6 +98,7 @@ def _initialized(pipe: Connection, initializer: Optional[Callable[..., object]],
 
 def _serve_channel(pipe: Connection, channel: socket.socket, journal: int,
                    max_tasks: Optional[int]) -> None:
+    """Take calls from the channel and run them, one at a time."""
     done = 0
     with _ChannelWatcher(pipe, channel) as watcher:
         while max_tasks is None or done < max_tasks:

@@ -1,18 +1,24 @@
-"""The process pool's wire format: what travels down a worker's pipe, and back.
+"""The process pool's wire format: what travels to a worker, and back.
 
 No threads of its own: the submitting thread pickles calls (``_pickle_call``),
-a worker process builds replies (``_reply``, ``_exception_reply``), and the
-dispatcher thread reads them (``_settle``).
+a worker process builds replies (``_reply``, ``_exception_reply``) and writes
+them as frames (``_send_frame``), and the dispatcher thread reads them
+(``_FrameReader``, ``_settle``).
 
-The messages on one worker's pipe::
+The messages::
 
-    parent -> worker   _pickle_call(fn, args, kwargs)   a pickled (fn, args, kwargs)
-                       _STOP                            b"": exit now
-    worker -> parent   _STARTED                         b"s": "I start the call now"
-                                                        (configured pools only)
-                       _RESULT + the pickled value
-                       _EXCEPTION + a pickled (pickled exception, its traceback text)
+    parent -> workers  (the shared channel, _channel.py) _SEQ + _pickle_call(...):
+                       a call's number and the pickled (fn, args, kwargs);
+                       _SEQ alone: a call too large for the channel (a ticket)
+    parent -> worker   (its own pipe) _STOP: b"", exit now; the payload it
+                       asked for; a configured pool's call, _pickle_call(...)
+    worker -> parent   (its own pipe, each a frame: _FRAME length, then bytes)
+                       _RESULT + _SEQ + the pickled value
+                       _EXCEPTION + _SEQ + a pickled (pickled exception, its traceback)
+                       _FETCH + _SEQ: "send me the payload of this ticket"
                        _INIT_FAILED + the pickled traceback text of the initializer
+                       _READY, and (configured pools, whose replies have no _SEQ)
+                       _STARTED: b"s", "I start the call now"
 
     _settle(future, reply): reads the kind byte first, then unpickles
       _RESULT    -> future.set_result(value)
