@@ -13,10 +13,13 @@ How a task flows through a configured pool (the core steps in brackets)::
       _Tracker.task_submitted(future)    timeline
       [inbox.pending.append(item)]
     _ConfiguredDispatcher                [dispatcher thread]
+      _hand_out_work  not the shared channel: each idle worker gets one call
+                      down its own pipe (worker.task = item; worker.give)
       _next_item      put_back first (tasks whose worker died), then [pending];
                       gives back the item's max_pending place
       _handed_out     _Tracker.task_started
-      _on_message     _STARTED -> _note_started: the task's deadline starts now
+                                         [worker process: _configured_worker_main]
+      _on_reply       _STARTED -> _note_started: the task's deadline starts now
                       a reply -> _note_reply, then [_settle]
       _how_long_to_wait / _check_deadlines
                       sleep until the first deadline; kill a worker whose task
