@@ -380,7 +380,7 @@ class _Dispatcher:
         """The worker's process ended: as asked, or it died."""
         while worker.pipe_open and worker.pipe.poll():
             self._read_reply(worker)  # what it sent before it ended
-            if self.inbox.is_broken():
+            if self._broken():
                 return
         worker.process.join()
         worker.task = self._task_of(worker)

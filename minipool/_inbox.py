@@ -8,7 +8,7 @@ under ``_Inbox.lock``; it has no thread of its own and never holds the pool::
            or _Inbox.pending.append(item); _Inbox.wake_dispatcher()
                                              -> one byte on the wake-up pipe
     _Dispatcher: _selector.select() returns -> _Inbox.take_wakeup()
-                 _next_item(): _Inbox.pending.popleft()
+                 _hand_out_work(): _Inbox.pending.popleft() -> send_to_channel
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ class _Inbox:
     def __init__(self, max_workers: int) -> None:
         self.lock = threading.Lock()
         self.pending: collections.deque[_WorkItem] = collections.deque()
-        # How many of the oldest pending items free workers would take now
-        # (written by the dispatcher's _hand_out_work and by send_now);
+        # How many of the oldest pending items would be handed to the workers
+        # now: the channel's room (a configured pool: its free workers), written
+        # by the dispatcher's _hand_out_work and by send_now;
         # close(cancel_pending) lets that many run, as the stdlib lets run the
         # calls it moved ahead to its workers, and cancels the rest.
         self.free_workers = max_workers
@@ -155,10 +156,6 @@ class _Inbox:
                 return
             self.unsent.popleft()
 
-    def is_broken(self) -> bool:
-        with self.lock:
-            return self.broken is not None
-
     def open_wakeup(self) -> Connection:
         """Open the wake-up pipe; its read end. Call with ``lock`` held, once."""
         self.wakeup_reader, self._wakeup_writer = multiprocessing.Pipe(duplex=False)
@@ -190,7 +187,7 @@ class _Inbox:
     def close(self, cancel_pending: bool = False) -> None:
         """Stop accepting work; what is pending still runs, unless *cancel_pending*.
 
-        With *cancel_pending*, those that free workers are about to take still
+        With *cancel_pending*, those the workers are about to be handed still
         run (``free_workers``). Idempotent; safe from any thread and the exit hook.
         """
         with self.lock:

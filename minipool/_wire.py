@@ -161,7 +161,7 @@ class _FrameReader:
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._buffer = bytearray()  # the start of a frame whose rest is not there yet
+        self._buffer = b""  # the start of a frame whose rest is not there yet
 
     def read_frames(self) -> list[bytes]:
         """The frames the pipe holds now: one read, which the caller knows will not
@@ -170,24 +170,23 @@ class _FrameReader:
         chunk = os.read(self._fd, _READ_SIZE)
         if not chunk:
             raise EOFError
-        buffer = self._buffer
-        buffer += chunk
+        data = self._buffer + chunk if self._buffer else chunk
         frames, start = [], 0
-        while len(buffer) - start >= _FRAME.size:
-            (size,) = _FRAME.unpack_from(buffer, start)
+        while len(data) - start >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(data, start)
             end = start + _FRAME.size + size
-            if end <= len(buffer):
-                frames.append(bytes(buffer[start + _FRAME.size:end]))
+            if end <= len(data):
+                frames.append(data[start + _FRAME.size:end])  # one copy: data is bytes
                 start = end
             elif size > _READ_SIZE:  # a large reply: its worker is writing the rest now
-                frames.append(self._read_rest(buffer[start + _FRAME.size:], size))
-                start = len(buffer)
+                frames.append(self._read_rest(data[start + _FRAME.size:], size))
+                start = len(data)
             else:
                 break  # a small frame's rest comes with the next read
-        del buffer[:start]
+        self._buffer = data[start:]
         return frames
 
-    def _read_rest(self, first: bytearray, size: int) -> bytes:
+    def _read_rest(self, first: bytes, size: int) -> bytes:
         body = bytearray(size)
         body[:len(first)] = first
         view, got = memoryview(body), len(first)

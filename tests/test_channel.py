@@ -59,7 +59,7 @@ def wait_until_running(futures: list[Any]) -> None:
     deadline = time.monotonic() + 20
     while not all(future.running() for future in futures):
         assert time.monotonic() < deadline, "the calls were never handed to the workers"
-        time.sleep(0.01)
+        time.sleep(0.01)  # polls a state no event announces; the deadline bounds it
 
 
 @pytest.mark.timeout(60)
